@@ -1,0 +1,43 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both create .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED ?= $(or $(YOLOARENA_SHARED),../shared)
+
+.PHONY: install test lint format demo bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,export]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check yoloarena tests benchmarks hubconf.py
+	$(BIN)/ruff format --check yoloarena tests benchmarks hubconf.py
+
+format: install
+	$(BIN)/ruff format yoloarena tests benchmarks hubconf.py
+	$(BIN)/ruff check --fix yoloarena tests benchmarks hubconf.py
+
+test: install lint
+	YOLOARENA_SHARED=$(SHARED) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The main job. For now: the model zoo with measured params/GFLOPs, then an optional
+# prediction: make demo SOURCE=path/to/images WEIGHTS=path/to/yolov5n.pt
+demo: install
+	$(BIN)/yoloarena info
+	@if [ -n "$(SOURCE)" ]; then \
+		$(BIN)/yoloarena predict model=$(or $(WEIGHTS),yolov5n) source=$(SOURCE); \
+	else \
+		echo "Tip: make demo SOURCE=$(SHARED)/data/images WEIGHTS=$(SHARED)/data/weights/yolov5n.pt"; \
+	fi
+
+bench: install
+	YOLOARENA_SHARED=$(SHARED) $(BIN)/python benchmarks/predict.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

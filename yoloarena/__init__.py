@@ -1,0 +1,14 @@
+"""yoloarena: YOLOv5 and DAMO-YOLO in one arena.
+
+import yoloarena
+model = yoloarena.load("path/to/yolov5n.pt")
+for r in model.predict("images/"):
+    r.print()
+"""
+
+from .loading import load
+from .registry import list_models
+from .structures import Results
+
+__version__ = "0.1.0"
+__all__ = ["Results", "__version__", "list_models", "load"]

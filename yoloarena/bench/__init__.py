@@ -1,0 +1,1 @@
+"""Benchmarking: params/FLOPs, latency per backend, comparison reports."""

@@ -1,0 +1,76 @@
+"""Parameter and FLOP counts. FLOPs = torch.utils.flop_counter (2 per multiply-accumulate)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..registry import build_model, get_entry, list_models
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, imgsz: int | tuple[int, int] = 640) -> int:
+    """FLOPs of one forward pass at batch 1 (convolutions and matmuls; 2 FLOPs per MAC).
+
+    Runs on the model's device; a model on the meta device is counted without computing.
+    """
+    h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
+    param = next(model.parameters())
+    x = torch.zeros(1, 3, h, w, device=param.device, dtype=param.dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    name: str
+    family: str
+    params: int  # deployed (fused) model
+    gflops: float  # deployed model at imgsz, batch 1
+    imgsz: int
+    published: dict
+
+
+def zoo_stats(names: list[str] | None = None, imgsz: int = 640) -> list[ModelStats]:
+    """Fused params and GFLOPs of registered models, computed on the meta device (no compute)."""
+    out = []
+    for name in names or list_models():
+        with torch.device("meta"):
+            model = build_model(name)
+        model.deploy()
+        entry = get_entry(name)
+        gflops = count_flops(model, imgsz) / 1e9
+        out.append(
+            ModelStats(name, entry.family, count_params(model), gflops, imgsz, entry.published)
+        )
+    return out
+
+
+def zoo_table(stats: list[ModelStats]) -> str:
+    """A markdown table: measured params/GFLOPs next to the published figures (labelled)."""
+    imgsz = stats[0].imgsz if stats else 640
+    lines = [
+        f"| model | family | params (M) | GFLOPs @{imgsz} | published mAP50-95 "
+        "| published params (M) | published GFLOPs |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in stats:
+        p = s.published
+        lines.append(
+            f"| {s.name} | {s.family} | {s.params / 1e6:.3f} | {s.gflops:.3f} | "
+            f"{p.get('map50_95', '-')} | {p.get('params_m', '-')} | {p.get('gflops_640', '-')} |"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Data: image sources, dataset readers, transforms, synthetic data."""

@@ -1,0 +1,1 @@
+"""Family-agnostic engines: prediction (and later training and validation)."""

@@ -1,0 +1,1 @@
+"""Model families. Each family package registers its models on import."""

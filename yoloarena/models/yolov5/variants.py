@@ -1,0 +1,48 @@
+"""Registered YOLOv5 v7.0 variants with their published README v6.1+ figures (COCO val2017)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ...registry import register_model
+from .model import YOLOv5, YOLOv5Scale
+
+# name: (depth, width, p6, published figures). Published = README of v7.0 (post-v6.1 values):
+# mAP from pycocotools at 640 (1280 for P6), CPU b1 = PyTorch on an AWS p3.2xlarge Xeon,
+# V100 b1 = PyTorch; params (M) fused; GFLOPs at 640 for every model.
+_VARIANTS = {
+    "yolov5n": (0.33, 0.25, False, (28.0, 45.7, 45, 6.3, 1.9, 4.5)),
+    "yolov5s": (0.33, 0.50, False, (37.4, 56.8, 98, 6.4, 7.2, 16.5)),
+    "yolov5m": (0.67, 0.75, False, (45.4, 64.1, 224, 8.2, 21.2, 49.0)),
+    "yolov5l": (1.00, 1.00, False, (49.0, 67.3, 430, 10.1, 46.5, 109.1)),
+    "yolov5x": (1.33, 1.25, False, (50.7, 68.9, 766, 12.1, 86.7, 205.7)),
+    "yolov5n6": (0.33, 0.25, True, (36.0, 54.4, 153, 8.1, 3.2, 4.6)),
+    "yolov5s6": (0.33, 0.50, True, (44.8, 63.7, 385, 8.2, 12.6, 16.8)),
+    "yolov5m6": (0.67, 0.75, True, (51.3, 69.3, 887, 11.1, 35.7, 50.0)),
+    "yolov5l6": (1.00, 1.00, True, (53.7, 71.3, 1784, 15.8, 76.8, 111.4)),
+    "yolov5x6": (1.33, 1.25, True, (55.0, 72.7, 3136, 26.2, 140.7, 209.8)),
+}
+_PUBLISHED_KEYS = ("map50_95", "map50", "cpu_b1_ms", "v100_b1_ms", "params_m", "gflops_640")
+
+SCALES = {name: YOLOv5Scale(d, w, p6) for name, (d, w, p6, _) in _VARIANTS.items()}
+
+
+def _register(name: str) -> None:
+    depth, width, p6, figures = _VARIANTS[name]
+    published = dict(zip(_PUBLISHED_KEYS, figures, strict=True))
+    published["source"] = "ultralytics/yolov5 v7.0 README (v6.1+ table)"
+
+    @register_model(name, family="yolov5", imgsz=1280 if p6 else 640, published=published)
+    def build(
+        num_classes: int = 80,
+        names: dict[int, str] | Sequence[str] | None = None,
+        anchors: Sequence[Sequence[float]] | None = None,
+    ) -> YOLOv5:
+        return YOLOv5(SCALES[name], num_classes=num_classes, names=names, anchors=anchors)
+
+    build.__name__ = build.__qualname__ = name.replace("-", "_")
+    build.__doc__ = f"YOLOv5 v7.0 '{name}' (depth {depth}, width {width}{', P6' if p6 else ''})."
+
+
+for _name in _VARIANTS:
+    _register(_name)

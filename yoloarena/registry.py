@@ -1,0 +1,80 @@
+"""Model registry: builder functions registered by name.
+
+@register_model("yolov5s", family="yolov5")
+def yolov5s(num_classes: int = 80) -> Detector: ...
+
+build_model("yolov5s", num_classes=3)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .errors import unknown
+
+if TYPE_CHECKING:
+    from .models.base import Detector
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """What the registry knows about one model name."""
+
+    name: str
+    builder: Callable[..., Detector]
+    family: str
+    imgsz: int = 640
+    published: dict[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+_FAMILIES = ("yolov5",)  # packages under yoloarena.models that register models on import
+
+
+def register_model(
+    name: str, *, family: str, imgsz: int = 640, published: dict[str, Any] | None = None
+) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
+    """Decorator that registers a builder function under name."""
+
+    def decorator(fn: Callable[..., Detector]) -> Callable[..., Detector]:
+        if name in _REGISTRY and _REGISTRY[name].builder is not fn:
+            raise ValueError(f"model name '{name}' is registered twice")
+        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}))
+        return fn
+
+    return decorator
+
+
+def _load_families() -> None:
+    for family in _FAMILIES:
+        importlib.import_module(f"yoloarena.models.{family}")
+
+
+def list_models(family: str | None = None) -> list[str]:
+    """Registered model names, optionally of one family, in registration order."""
+    _load_families()
+    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The registry entry for name; unknown names raise with close matches."""
+    _load_families()
+    if name not in _REGISTRY:
+        raise unknown("model", name, _REGISTRY, hint="run `yoloarena info` to list models")
+    return _REGISTRY[name]
+
+
+def is_registered(name: str) -> bool:
+    _load_families()
+    return name in _REGISTRY
+
+
+def build_model(name: str, **kwargs: Any) -> Detector:
+    """Build a registered model with random weights (kwargs go to its builder)."""
+    entry = get_entry(name)
+    model = entry.builder(**kwargs)
+    model.model_name = name
+    return model

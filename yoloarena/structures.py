@@ -1,0 +1,175 @@
+"""Small data structures passed between modules: LetterboxInfo and Results."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .ops.boxes import xyxy_to_cxcywh, xyxy_to_ltwh
+from .plotting import draw_detections
+
+
+@dataclass(frozen=True)
+class LetterboxInfo:
+    """How an image was resized and padded: x' = x * scale + pad, per axis."""
+
+    scale_xy: tuple[float, float]
+    pad_xy: tuple[float, float]
+    shape: tuple[int, int]  # (h, w) of the resized and padded image
+
+
+class Results:
+    """Detections of one image, in original-image pixels (xyxy)."""
+
+    def __init__(
+        self,
+        boxes: torch.Tensor,
+        scores: torch.Tensor,
+        labels: torch.Tensor,
+        names: dict[int, str],
+        orig_shape: tuple[int, int],
+        path: str | None = None,
+        orig_img: np.ndarray | None = None,
+        speed: dict[str, float] | None = None,
+        frame: int | None = None,
+    ) -> None:
+        self.boxes = boxes.detach().float().cpu().reshape(-1, 4)
+        self.scores = scores.detach().float().cpu().reshape(-1)
+        self.labels = labels.detach().long().cpu().reshape(-1)
+        self.names = names
+        self.orig_shape = (int(orig_shape[0]), int(orig_shape[1]))
+        self.path = path
+        self.orig_img = orig_img
+        self.speed = dict(speed or {})
+        self.frame = frame  # index in its video, None for still images
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    def name_of(self, label: int) -> str:
+        return self.names.get(int(label), str(int(label)))
+
+    def summary(self) -> str:
+        """'2 persons, 1 tie' (or '(no detections)')."""
+        if not len(self):
+            return "(no detections)"
+        counts = torch.bincount(self.labels)
+        parts = [
+            f"{int(n)} {self.name_of(c)}{'s' if n > 1 else ''}"
+            for c, n in enumerate(counts.tolist())
+            if n
+        ]
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        h, w = self.orig_shape
+        where = f"{self.path}: " if self.path else ""
+        if self.frame is not None:
+            where = f"{self.path} frame {self.frame}: "
+        return f"Results({where}{h}x{w} {self.summary()})"
+
+    def verbose(self) -> str:
+        """One log line: path, size, what was found and how long each stage took."""
+        line = repr(self)[len("Results(") : -1]
+        if self.speed:
+            line += ", " + ", ".join(f"{k} {v:.1f}ms" for k, v in self.speed.items())
+        return line
+
+    def print(self) -> None:
+        print(self.verbose())
+
+    def plot(
+        self,
+        img: np.ndarray | None = None,
+        labels: bool = True,
+        conf: bool = True,
+        line_width: int | None = None,
+    ) -> np.ndarray:
+        """A copy of the image (BGR) with the detections drawn on it."""
+        base = img if img is not None else self.orig_img
+        if base is None:
+            base = np.full((*self.orig_shape, 3), 114, dtype=np.uint8)
+        texts = None
+        if labels:
+            texts = [
+                f"{self.name_of(c)} {s:.2f}" if conf else self.name_of(c) for _, s, c in self.rows()
+            ]
+        return draw_detections(base, self.boxes.numpy(), self.labels.numpy(), texts, line_width)
+
+    def save(self, path: str | Path, **plot_kwargs) -> Path:
+        """Write the annotated image to path (format from the suffix)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not cv2.imwrite(str(path), self.plot(**plot_kwargs)):
+            raise OSError(f"could not write image '{path}' (check the suffix and folder)")
+        return path
+
+    def save_txt(self, path: str | Path, conf: bool = False) -> Path:
+        """Append YOLO label rows 'class cx cy w h [conf]' (normalised) to path."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h, w = self.orig_shape
+        cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
+        with path.open("a") as f:
+            for box, (_, s, c) in zip(cxcywh.tolist(), self.rows(), strict=True):
+                row = [c, *box, s] if conf else [c, *box]
+                f.write(" ".join(f"{v:.6g}" for v in row) + "\n")
+        return path
+
+    def save_crop(self, save_dir: str | Path, file_name: str | None = None) -> list[Path]:
+        """Write each detection's crop to save_dir/<class name>/<file_name>.jpg."""
+        if self.orig_img is None:
+            raise ValueError("save_crop needs the original image (Results.orig_img is None)")
+        stem = file_name or (Path(self.path).stem if self.path else "image")
+        written = []
+        for i, (box, _, c) in enumerate(self.rows()):
+            x1, y1, x2, y2 = (round(v) for v in box)
+            crop = self.orig_img[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
+            if crop.size == 0:
+                continue
+            out = Path(save_dir) / self.name_of(c) / f"{stem}{'_' + str(i) if i else ''}.jpg"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(out), crop)
+            written.append(out)
+        return written
+
+    def rows(self) -> list[tuple[list[float], float, int]]:
+        """(xyxy box, score, label) per detection, as Python numbers."""
+        return list(
+            zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist(), strict=True)
+        )
+
+    def to_list(self) -> list[dict]:
+        """One dict per detection: class, name, confidence, box (x1, y1, x2, y2 pixels)."""
+        return [
+            {
+                "class": c,
+                "name": self.name_of(c),
+                "confidence": round(s, 5),
+                "box": dict(zip(("x1", "y1", "x2", "y2"), (round(v, 2) for v in b), strict=True)),
+            }
+            for b, s, c in self.rows()
+        ]
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_list(), indent=indent)
+
+    def to_coco(
+        self, image_id: int | str, category_ids: dict[int, int] | None = None
+    ) -> list[dict]:
+        """COCO result entries (bbox = left, top, width, height, rounded to 3 decimals)."""
+        ltwh = xyxy_to_ltwh(self.boxes).tolist()
+        return [
+            {
+                "image_id": image_id,
+                "category_id": category_ids[c] if category_ids is not None else c,
+                "bbox": [round(v, 3) for v in box],
+                "score": round(s, 5),
+            }
+            for box, (_, s, c) in zip(ltwh, self.rows(), strict=True)
+        ]
