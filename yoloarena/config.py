@@ -138,20 +138,21 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def build_config(cls: type[T], values: Mapping[str, Any], *, root: type | None = None) -> T:
+def build_config(cls: type[T], values: Mapping[str, Any], *, prefix: str = "") -> T:
     """Instantiate dataclass cls from a (possibly nested) mapping, coercing every value."""
     fields = _fields(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
+        dotted = prefix + key
         if key not in fields:
-            raise unknown("config key", key, _all_keys(root or cls), hint=f"in {cls.__name__}")
+            raise unknown("config key", dotted, _all_keys(cls, prefix))
         _, tp = fields[key]
         if dataclasses.is_dataclass(tp):
             if not isinstance(value, Mapping):
-                raise ConfigError(f"{key} is a section; set its keys as {key}.<name>=value")
-            kwargs[key] = build_config(tp, value, root=root or cls)
+                raise ConfigError(f"{dotted} is a section; set its keys as {dotted}.<name>=value")
+            kwargs[key] = build_config(tp, value, prefix=dotted + ".")
         else:
-            kwargs[key] = coerce(value, tp, key)
+            kwargs[key] = coerce(value, tp, dotted)
     return cls(**kwargs)
 
 

@@ -97,7 +97,6 @@ def _getattr_stub(obj: Any, name: str, *default: Any) -> Placeholder:
 
 
 def _resolve(module: str, name: str) -> Any | None:
-    module = "builtins" if module == "__builtin__" else module
     path = f"{module}.{name}"
     if path in _REAL:
         return _REAL[path]
@@ -117,6 +116,7 @@ def _resolve(module: str, name: str) -> Any | None:
 def _restricted_pickle_module(source: str) -> types.ModuleType:
     class RestrictedUnpickler(pickle.Unpickler):
         def find_class(self, module: str, name: str) -> Any:
+            module = "builtins" if module == "__builtin__" else module
             obj = _resolve(module, name)
             if obj is None:
                 raise UnsafeCheckpointError(
@@ -139,7 +139,7 @@ def safe_load(path: str | Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass  # pickles classes: fall through to the allow-listed unpickler
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
+    except Exception as e:  # not a torch file, truncated, corrupt
         raise WeightsError(f"cannot read weights file '{path}': {e}".split("\n")[0]) from None
     try:
         return torch.load(

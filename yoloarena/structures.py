@@ -105,7 +105,11 @@ class Results:
         """Write the annotated image to path (format from the suffix)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(path), self.plot(**plot_kwargs)):
+        try:
+            ok = cv2.imwrite(str(path), self.plot(**plot_kwargs))
+        except cv2.error:
+            ok = False
+        if not ok:
             raise OSError(f"could not write image '{path}' (check the suffix and folder)")
         return path
 
@@ -126,13 +130,15 @@ class Results:
         if self.orig_img is None:
             raise ValueError("save_crop needs the original image (Results.orig_img is None)")
         stem = file_name or (Path(self.path).stem if self.path else "image")
-        written = []
-        for i, (box, _, c) in enumerate(self.rows()):
+        written: list[Path] = []
+        per_class: dict[int, int] = {}
+        for box, _, c in self.rows():
             x1, y1, x2, y2 = (round(v) for v in box)
             crop = self.orig_img[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
             if crop.size == 0:
                 continue
-            out = Path(save_dir) / self.name_of(c) / f"{stem}{'_' + str(i) if i else ''}.jpg"
+            n = per_class[c] = per_class.get(c, -1) + 1
+            out = Path(save_dir) / self.name_of(c) / (f"{stem}_{n}.jpg" if n else f"{stem}.jpg")
             out.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(out), crop)
             written.append(out)

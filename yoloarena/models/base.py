@@ -89,6 +89,12 @@ class Detector(nn.Module):
     def forward(self, images: torch.Tensor) -> HeadOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """model(tensor) runs forward; model(path | array | PIL | list, ...) runs predict."""
+        if args and not isinstance(args[0], torch.Tensor):
+            return self.predict(*args, **kwargs)
+        return super().__call__(*args, **kwargs)
+
     def criterion(self, output: HeadOutput, targets: Any) -> dict[str, torch.Tensor]:
         raise NotImplementedError(f"training is not available for {self.family} yet")
 

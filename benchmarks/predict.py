@@ -1,0 +1,370 @@
+"""Prediction speed of yoloarena next to the official YOLOv5 v7.0, measured in one run on CPU.
+
+Two measurements per model (default yolov5n and yolov5s), ours and official alternated (A B A B)
+so that drift on a noisy machine hits both:
+
+1. model-only forward latency: batch 1, 640x640, Conv+BN fused, fp32, median and p90 ms.
+   ours = ``yoloarena.load(...).deploy()``; official = ``DetectionModel(<name>.yaml).fuse()``
+   with the same weights copied in (the outputs are checked to match).
+2. end-to-end images/s: ours = ``model.predict(paths, conf=0.25, iou=0.45, max_det=1000)``
+   (decode, letterbox, forward, NMS, mapping back); official = the detect.py loop (LoadImages,
+   DetectMultiBackend fused, non_max_suppression, scale_boxes; no saving or drawing). The image
+   list is split into chunks; each chunk runs once per implementation, alternating.
+
+yolov5n uses the official yolov5n.pt from the shared data when it exists (both sides load it);
+other models use random weights, shared by both sides (the official side gets a temporary
+checkpoint written from our weights), so both run the same detections through NMS.
+
+Usage::
+
+    python benchmarks/predict.py                       # ours only, says how to add official
+    YOLOV5_OFFICIAL=/tmp/yolov5_v7 YOLOV5_OFFICIAL_DEPS=/tmp/yolov5_deps \\
+        python benchmarks/predict.py [--models yolov5n yolov5s] [--runs 30] [--images all]
+
+YOLOV5_OFFICIAL is a scratch checkout of ultralytics/yolov5 at tag v7.0 (outside this repo),
+patched to run offline as in shared/REFERENCE-RUNS.md; YOLOV5_OFFICIAL_DEPS is the folder with
+its extra dependencies (appended to sys.path, so our own packages take precedence). The shared
+assets are found through YOLOARENA_SHARED (default: ../shared next to the repo). See
+benchmarks/README.md for the setup commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+import yoloarena
+
+REPO = Path(__file__).resolve().parents[1]
+CONF, IOU, MAX_DET, IMGSZ = 0.25, 0.45, 1000, 640
+SKIP_HINT = (
+    "official comparison SKIPPED: set YOLOV5_OFFICIAL to a patched v7.0 checkout of "
+    "ultralytics/yolov5 (and YOLOV5_OFFICIAL_DEPS to its extra deps); see benchmarks/README.md"
+)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--models", nargs="+", default=["yolov5n", "yolov5s"])
+    p.add_argument("--runs", type=int, default=30, help="timed forwards per implementation")
+    p.add_argument("--warmup", type=int, default=5, help="untimed forwards per implementation")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
+    p.add_argument("--cv2-threads", type=int, default=None, help="default: OpenCV's own")
+    p.add_argument("--chunk", type=int, default=10, help="images per alternation chunk")
+    p.add_argument(
+        "--images",
+        choices=["all", "coco128", "samples", "none"],
+        default="all",
+        help="all = shared data/images/*.jpg + coco128 train2017; none = skip end-to-end",
+    )
+    return p.parse_args(argv)
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("YOLOARENA_SHARED") or REPO.parent / "shared").resolve()
+
+
+def image_paths(which: str) -> list[str]:
+    data = shared_dir() / "data"
+    samples = sorted(data.glob("images/*.jpg"))
+    coco = sorted(data.glob("coco128/images/train2017/*.jpg"))
+    chosen = {"all": samples + coco, "coco128": coco, "samples": samples, "none": []}[which]
+    if which != "none" and not chosen:
+        raise SystemExit(f"no images found under {data} (set YOLOARENA_SHARED)")
+    return [str(p) for p in chosen]
+
+
+def import_official() -> tuple[SimpleNamespace | None, str]:
+    """The official modules (same process), or None and the reason."""
+    root = os.environ.get("YOLOV5_OFFICIAL")
+    if not root:
+        return None, "YOLOV5_OFFICIAL is not set"
+    if not (Path(root) / "models" / "yolo.py").is_file():
+        return None, f"YOLOV5_OFFICIAL={root} is not a yolov5 checkout"
+    cv2_threads = cv2.getNumThreads()  # utils.general sets cv2.setNumThreads(0) on import
+    sys.path.insert(0, str(Path(root).resolve()))
+    if os.environ.get("YOLOV5_OFFICIAL_DEPS"):
+        sys.path.append(str(Path(os.environ["YOLOV5_OFFICIAL_DEPS"]).resolve()))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from models.common import DetectMultiBackend
+            from models.yolo import DetectionModel
+            from utils.dataloaders import LoadImages
+            from utils.general import non_max_suppression, scale_boxes
+    except Exception as e:  # an unpatched or incomplete checkout: report, then go on
+        return None, f"importing the official code from {root} failed: {e!r}"
+    finally:
+        cv2.setNumThreads(cv2_threads)
+    logging.getLogger("yolov5").setLevel(logging.WARNING)
+    ns = SimpleNamespace(root=Path(root), DetectionModel=DetectionModel, LoadImages=LoadImages)
+    ns.DetectMultiBackend, ns.nms, ns.scale_boxes = (
+        DetectMultiBackend,
+        non_max_suppression,
+        scale_boxes,
+    )
+    return ns, ""
+
+
+def weights_for(name: str) -> Path | None:
+    path = shared_dir() / "data" / "weights" / f"{name}.pt"
+    return path if path.is_file() else None
+
+
+def build_pair(name: str, off: SimpleNamespace | None, tmp: Path) -> SimpleNamespace:
+    """Ours (deployed) and, when available, the official model and backend with equal weights."""
+    weights = weights_for(name)
+    ours = yoloarena.load(weights or name)
+    state = {k: v.clone() for k, v in ours.state_dict().items()}
+    ours.deploy()
+    pair = SimpleNamespace(name=name, weights=weights, ours=ours, official=None, backend=None)
+    if off is None:
+        return pair
+    model = off.DetectionModel(str(off.root / "models" / f"{name}.yaml"))
+    model.load_state_dict(state)
+    if weights is None:  # a checkpoint in the official format for DetectMultiBackend
+        weights = tmp / f"{name}_random.pt"
+        torch.save({"model": model}, weights)
+    pair.official = model.fuse().eval()
+    pair.backend = off.DetectMultiBackend(str(weights), device=torch.device("cpu"), fuse=True)
+    return pair
+
+
+def check_same_output(pair: SimpleNamespace, x: torch.Tensor) -> float:
+    """Largest |official - ours| over boxes, objectness and class scores for input x."""
+    with torch.inference_mode():
+        ref = pair.official(x)[0][0]
+        out = pair.ours(x)
+    xy, wh = ref[:, :2], ref[:, 2:4]
+    boxes = torch.cat((xy - wh / 2, xy + wh / 2), 1)
+    diffs = [
+        (boxes - out.boxes[0]).abs().max(),
+        (ref[:, 4] - out.objectness[0]).abs().max(),
+        (ref[:, 5:] - out.scores[0]).abs().max(),
+    ]
+    return float(max(diffs))
+
+
+def time_alternating(fns: dict[str, Callable[[], Any]], runs: int, warmup: int) -> dict:
+    """ms per call of each fn, called in turn (A B A B ...) after warmup calls of each."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for i in range(warmup + runs):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            dt = (time.perf_counter() - t0) * 1e3
+            if i >= warmup:
+                times[key].append(dt)
+    return times
+
+
+def bench_forward(pair: SimpleNamespace, runs: int, warmup: int) -> dict[str, list[float]]:
+    x = torch.rand(1, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(0))
+    fns: dict[str, Callable[[], Any]] = {"ours": lambda: pair.ours(x)}
+    if pair.official is not None:
+        fns["official"] = lambda: pair.official(x)
+    with torch.inference_mode():
+        return time_alternating(fns, runs, warmup)
+
+
+def run_ours(model: Any, paths: list[str]) -> dict[str, float]:
+    """One predict call over paths; total seconds, detections and the Results.speed sums (ms)."""
+    t0 = time.perf_counter()
+    results = model.predict(paths, conf=CONF, iou=IOU, max_det=MAX_DET)
+    total = time.perf_counter() - t0
+    out = {"seconds": total, "n": len(results), "dets": sum(len(r) for r in results)}
+    for key in ("preprocess", "inference", "postprocess"):
+        out[key] = sum(r.speed[key] for r in results)
+    out["decode+map+other"] = total * 1e3 - sum(
+        out[k] for k in ("preprocess", "inference", "postprocess")
+    )
+    return out
+
+
+def run_official(off: SimpleNamespace, backend: Any, paths: list[str]) -> dict[str, float]:
+    """detect.py's loop over paths without saving or drawing; seconds, detections, ms per step."""
+    ms = dict.fromkeys(("imread+letterbox", "to tensor", "forward", "nms", "scale_boxes"), 0.0)
+    n = dets = 0
+    t0 = time.perf_counter()
+    dataset = off.LoadImages(paths, img_size=IMGSZ, stride=backend.stride, auto=backend.pt)
+    clock = time.perf_counter()
+    with torch.inference_mode():
+        for _path, im, im0s, _cap, _s in dataset:
+            clock = _lap(ms, "imread+letterbox", clock)
+            im = torch.from_numpy(im).to(backend.device).float()
+            im /= 255
+            im = im[None] if im.ndim == 3 else im
+            clock = _lap(ms, "to tensor", clock)
+            pred = backend(im)
+            clock = _lap(ms, "forward", clock)
+            pred = off.nms(pred, CONF, IOU, None, False, max_det=MAX_DET)
+            clock = _lap(ms, "nms", clock)
+            for det in pred:
+                n, dets = n + 1, dets + len(det)
+                if len(det):
+                    det[:, :4] = off.scale_boxes(im.shape[2:], det[:, :4], im0s.shape).round()
+            clock = _lap(ms, "scale_boxes", clock)
+    return {"seconds": time.perf_counter() - t0, "n": n, "dets": dets, **ms}
+
+
+def _lap(ms: dict[str, float], key: str, since: float) -> float:
+    now = time.perf_counter()
+    ms[key] += (now - since) * 1e3
+    return now
+
+
+def bench_e2e(
+    pair: SimpleNamespace, off: SimpleNamespace | None, paths: list[str], chunk: int
+) -> dict[str, list[dict]]:
+    """Per chunk of paths, ours then official (alternating); one warm-up chunk first."""
+    fns: dict[str, Callable[[list[str]], dict]] = {"ours": lambda p: run_ours(pair.ours, p)}
+    if off is not None:
+        fns["official"] = lambda p: run_official(off, pair.backend, p)
+    for fn in fns.values():
+        fn(paths[:2])
+    chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+    runs: dict[str, list[dict]] = {k: [] for k in fns}
+    for part in chunks:
+        for key, fn in fns.items():
+            runs[key].append(fn(part))
+    return runs
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def fmt_ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:6.2f}x" if a and b else "     -"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def print_header(args: argparse.Namespace, paths: list[str], off_note: str) -> None:
+    print("yoloarena prediction benchmark (CPU, fp32, batch 1)")
+    print(
+        f"  torch {torch.__version__}, threads {torch.get_num_threads()}, cv2 {cv2.__version__} "
+        f"threads {cv2.getNumThreads()}, numpy {np.__version__}, python {platform.python_version()}"
+    )
+    print(f"  CPU: {cpu_model()} ({os.cpu_count()} logical cores)")
+    print(
+        f"  forward: {IMGSZ}x{IMGSZ}, Conv+BN fused, {args.warmup} warm-up + {args.runs} timed "
+        "runs each, alternating ours/official"
+    )
+    if paths:
+        print(
+            f"  end-to-end: {len(paths)} images ({describe_images(args.images)}), "
+            f"conf={CONF} iou={IOU} max_det={MAX_DET}, chunks of {args.chunk}, alternating"
+        )
+    print(f"  official: {off_note}")
+    print()
+
+
+def describe_images(which: str) -> str:
+    return {
+        "all": "shared data/images/*.jpg + coco128/images/train2017",
+        "coco128": "coco128/images/train2017",
+        "samples": "shared data/images/*.jpg",
+    }[which]
+
+
+def summarize(name: str, fwd: dict, e2e: dict | None, pair: SimpleNamespace) -> list[str]:
+    """Table rows for one model: forward median/p90 and end-to-end img/s (median over chunks)."""
+    rows = []
+    off = fwd.get("official")
+    for label, q in (("forward ms median", 50), ("forward ms p90", 90)):
+        a, b = pct(fwd["ours"], q), (pct(off, q) if off else None)
+        rows.append(_row(name, label, a, b, fmt_ratio(b, a)))
+    if e2e:
+        rates = {k: [r["n"] / r["seconds"] for r in v] for k, v in e2e.items()}
+        totals = {k: sum(r["n"] for r in v) / sum(r["seconds"] for r in v) for k, v in e2e.items()}
+        a, b = (
+            statistics.median(rates["ours"]),
+            (statistics.median(rates["official"]) if off else None),
+        )
+        rows.append(_row(name, "end-to-end img/s median", a, b, fmt_ratio(a, b)))
+        a, b = totals["ours"], totals.get("official")
+        rows.append(_row(name, "end-to-end img/s overall", a, b, fmt_ratio(a, b)))
+    return rows
+
+
+def _row(name: str, label: str, ours: float, official: float | None, ratio: str) -> str:
+    off = f"{official:10.1f}" if official else "   skipped"
+    return f"{name:<9} {label:<25} {ours:10.1f} {off} {ratio:>8}"
+
+
+def print_breakdown(name: str, e2e: dict) -> None:
+    """ms per image of each step, summed over all chunks (ours from Results.speed)."""
+    for impl, runs in e2e.items():
+        n = sum(r["n"] for r in runs)
+        dets = sum(r["dets"] for r in runs)
+        keys = [k for k in runs[0] if k not in ("seconds", "n", "dets")]
+        parts = ", ".join(f"{k} {sum(r[k] for r in runs) / n:.1f}" for k in keys)
+        total = sum(r["seconds"] for r in runs) * 1e3 / n
+        print(f"  {name} {impl:<8} {total:6.1f} ms/img = {parts}  ({dets} detections)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    logging.getLogger("yoloarena").setLevel(logging.ERROR)  # random-weight warnings
+    off, why = import_official()
+    if args.cv2_threads is not None:
+        cv2.setNumThreads(args.cv2_threads)
+    paths = image_paths(args.images)
+    off_note = f"ultralytics/yolov5 from {off.root}" if off else f"{SKIP_HINT} ({why})"
+    print_header(args, paths, off_note)
+    rows, details = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.models:
+            pair = build_pair(name, off, Path(tmp))
+            details.append(describe_pair(pair))
+            fwd = bench_forward(pair, args.runs, args.warmup)
+            e2e = bench_e2e(pair, off, paths, args.chunk) if paths else None
+            rows += summarize(name, fwd, e2e, pair)
+            if e2e:
+                details.append(lambda name=name, e2e=e2e: print_breakdown(name, e2e))
+    print(f"{'model':<9} {'metric':<25} {'ours':>10} {'official':>10} {'ratio':>8}")
+    print("\n".join(rows))
+    print("ratio: official/ours for ms, ours/official for img/s (> 1: ours is faster)\n")
+    print("details (end-to-end ms per image, summed over chunks):")
+    for item in details:
+        item() if callable(item) else print(item)
+    if off is None:
+        print(f"\n{SKIP_HINT}")
+
+
+def describe_pair(pair: SimpleNamespace) -> str:
+    weights = str(pair.weights) if pair.weights else "random weights (same on both sides)"
+    line = f"  {pair.name}: weights {weights}"
+    if pair.official is not None:
+        x = torch.rand(1, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(1))
+        line += f"; max |official - ours| forward output: {check_same_output(pair, x):.2e}"
+    return line
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""torch.hub entry points for a local checkout (nothing is downloaded):
+
+    model = torch.hub.load("path/to/yoloarena", "yolov5s", source="local", pretrained=False)
+    model = torch.hub.load("path/to/yoloarena", "custom", path="yolov5n.pt", source="local")
+    results = model("bus.jpg")          # list of yoloarena.Results; model(tensor) runs forward
+
+pretrained=True looks for the official weights file (e.g. yolov5s.pt) in $YOLOARENA_WEIGHTS, then
+in the current folder, and says where to put it when it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+dependencies = ["torch", "torchvision", "numpy", "cv2", "yaml"]
+
+from yoloarena.errors import WeightsError  # noqa: E402
+from yoloarena.loading import load as _load  # noqa: E402
+
+
+def _weights_file(name: str) -> Path:
+    folders = [os.environ.get("YOLOARENA_WEIGHTS", ""), "."]
+    for folder in filter(None, folders):
+        path = Path(folder).expanduser() / f"{name}.pt"
+        if path.is_file():
+            return path
+    raise WeightsError(
+        f"pretrained {name} needs the official weights file {name}.pt: put it in the current "
+        f"folder or in $YOLOARENA_WEIGHTS, or call with pretrained=False for random weights "
+        "(yoloarena never downloads)"
+    )
+
+
+def _create(name: str, pretrained: bool, channels: int, classes: int, device: str):
+    if channels != 3:
+        raise WeightsError(f"channels={channels}: only 3-channel (RGB) models are supported")
+    if not pretrained:
+        return _load(name, num_classes=classes, device=device)
+    model = _load(_weights_file(name), device=device)
+    if classes != model.num_classes:
+        raise WeightsError(
+            f"the {name} weights have {model.num_classes} classes, not classes={classes}; "
+            "fine-tune with `yoloarena train` to change the class count"
+        )
+    return model
+
+
+def custom(path: str, autoshape: bool = True, _verbose: bool = True, device: str = "cpu"):
+    """A model from a weights file (official YOLOv5 .pt, DAMO-YOLO .pth or yoloarena)."""
+    return _load(path, device=device)
+
+
+def _entry(name: str):
+    def entry(
+        pretrained: bool = True,
+        channels: int = 3,
+        classes: int = 80,
+        autoshape: bool = True,
+        _verbose: bool = True,
+        device: str = "cpu",
+    ):
+        return _create(name, pretrained, channels, classes, device)
+
+    entry.__name__ = name
+    entry.__doc__ = f"YOLOv5 v7.0 {name}; pretrained=True loads {name}.pt from a local file."
+    return entry
+
+
+yolov5n = _entry("yolov5n")
+yolov5s = _entry("yolov5s")
+yolov5m = _entry("yolov5m")
+yolov5l = _entry("yolov5l")
+yolov5x = _entry("yolov5x")
+yolov5n6 = _entry("yolov5n6")
+yolov5s6 = _entry("yolov5s6")
+yolov5m6 = _entry("yolov5m6")
+yolov5l6 = _entry("yolov5l6")
+yolov5x6 = _entry("yolov5x6")

@@ -1,0 +1,74 @@
+"""The CLI: predict writes runs/predict/<name>/; user errors are one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import REPO, shared_path
+
+from yoloarena.cli import main
+
+
+def test_predict_writes_run_folder(tmp_path, capsys) -> None:
+    weights = shared_path("data", "weights", "yolov5n.pt")
+    source = shared_path("data", "images")
+    args = [f"model={weights}", f"source={source}", "conf=0.25", "iou=0.45", "imgsz=640",
+            "save_txt=True", "save_conf=True", "save_crop=True", f"project={tmp_path}",
+            "name=demo"]  # fmt: skip
+    assert main(["predict", *args]) == 0
+    out = tmp_path / "predict" / "demo"
+    assert sorted(p.name for p in out.glob("*.jpg")) == ["bus.jpg", "zidane.jpg"]
+    rows = (out / "labels" / "zidane.txt").read_text().splitlines()
+    assert [r.split()[0] for r in rows] == ["0", "0", "27"] and len(rows[0].split()) == 6
+    records = json.loads((out / "predictions.json").read_text())
+    assert [len(r["detections"]) for r in records] == [5, 3]
+    assert records[1]["detections"][2]["name"] == "tie"
+    assert (out / "crops" / "tie" / "zidane.jpg").is_file()
+    assert "model:" in (out / "args.yaml").read_text()
+    assert main(["predict", *args]) == 0  # a second run does not overwrite the first
+    assert (tmp_path / "predict" / "demo2" / "bus.jpg").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "model=missing/yolov5n.pt", "source=x.jpg"],
+         "weights file 'missing/yolov5n.pt' not found"),
+        (["predict", "model=yolov5q", "source=x.jpg"], "unknown model 'yolov5q'; did you mean"),
+        (["predict", "model=yolov5n", "sorce=x.jpg"],
+         "unknown config key 'sorce'; did you mean 'source'"),
+        (["predict", "model=yolov5n", "conf=high"], "conf='high' is not a valid float"),
+        (["predict", "model=yolov5n"], "predict needs source="),
+        (["predikt"], "unknown mode 'predikt'; did you mean 'predict'"),
+        (["predict", "conf"], "argument 'conf' is not key=value"),
+    ],
+)  # fmt: skip
+def test_user_errors_are_one_line(args, message, capsys) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_console_script_runs_without_traceback(tmp_path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "yoloarena", "predict", "model=nope.pt", "source=x"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith(
+        "yoloarena predict: error: weights file 'nope.pt' not found"
+    )
+    assert "Traceback" not in proc.stderr
+
+
+def test_info_prints_zoo(capsys) -> None:
+    assert main(["info", "models=yolov5n,yolov5s6"]) == 0
+    out = capsys.readouterr().out
+    assert "| yolov5n | yolov5 | 1.867 | 4.468 | 28.0 |" in out
+    assert "| yolov5s6 | yolov5 | 12.613 | 16.797 |" in out
