@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -44,13 +45,12 @@ def preprocess(
     boxed = [
         letterbox(im, shape, stride=stride, stretch=stretch, color=spec.pad_value) for im in images
     ]
-    batch = np.stack([b[0] for b in boxed])
-    if spec.rgb:
-        batch = batch[..., ::-1]
-    x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2))).to(device)
-    x = x.float()
-    if spec.scale != 1.0:
-        x = x / round(1 / spec.scale) if (1 / spec.scale).is_integer() else x * spec.scale
+    pixels = [cv2.cvtColor(b[0], cv2.COLOR_BGR2RGB) if spec.rgb else b[0] for b in boxed]
+    batch = pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
+    # NHWC memory seen as NCHW (channels-last strides): no transpose copy
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(device).float()
+    if spec.divisor != 1.0:
+        x.div_(spec.divisor)
     return x, [b[1] for b in boxed]
 
 
