@@ -44,7 +44,8 @@ def _up() -> nn.Module:
     return nn.Upsample(scale_factor=2.0, mode="nearest")
 
 
-def _p5_layers(c: Callable[[int], int], r: Callable[[int], int]) -> list[nn.Module]:
+def _stem_to_p4(c: Callable[[int], int], r: Callable[[int], int]) -> list[nn.Module]:
+    """Layers 0-6, the same in P5 and P6 models."""
     return [
         Conv(3, c(64), 6, 2, 2),  # 0  P1/2
         Conv(c(64), c(128), 3, 2),  # 1  P2/4
@@ -53,6 +54,12 @@ def _p5_layers(c: Callable[[int], int], r: Callable[[int], int]) -> list[nn.Modu
         C3(c(256), c(256), r(6)),  # 4
         Conv(c(256), c(512), 3, 2),  # 5  P4/16
         C3(c(512), c(512), r(9)),  # 6
+    ]
+
+
+def _p5_layers(c: Callable[[int], int], r: Callable[[int], int]) -> list[nn.Module]:
+    return [
+        *_stem_to_p4(c, r),
         Conv(c(512), c(1024), 3, 2),  # 7  P5/32
         C3(c(1024), c(1024), r(3)),  # 8
         SPPF(c(1024), c(1024), 5),  # 9
@@ -75,13 +82,7 @@ def _p5_layers(c: Callable[[int], int], r: Callable[[int], int]) -> list[nn.Modu
 
 def _p6_layers(c: Callable[[int], int], r: Callable[[int], int]) -> list[nn.Module]:
     return [
-        Conv(3, c(64), 6, 2, 2),  # 0
-        Conv(c(64), c(128), 3, 2),  # 1
-        C3(c(128), c(128), r(3)),  # 2
-        Conv(c(128), c(256), 3, 2),  # 3
-        C3(c(256), c(256), r(6)),  # 4
-        Conv(c(256), c(512), 3, 2),  # 5
-        C3(c(512), c(512), r(9)),  # 6
+        *_stem_to_p4(c, r),
         Conv(c(512), c(768), 3, 2),  # 7  P5/32
         C3(c(768), c(768), r(3)),  # 8
         Conv(c(768), c(1024), 3, 2),  # 9  P6/64
