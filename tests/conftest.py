@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ SHARED = Path(os.environ.get("YOLOARENA_SHARED", REPO.parent / "shared")).resolv
 IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 torch.set_num_threads(min(torch.get_num_threads(), 2))
+# scan caches go to a temporary folder, never next to the shared labels
+os.environ["YOLOARENA_CACHE_DIR"] = tempfile.mkdtemp(prefix="yoloarena-cache-")
 
 
 def shared_path(*parts: str) -> Path:
@@ -57,3 +60,38 @@ def _official_yolov5n_fused():
 def yolov5n_fused():
     """The official yolov5n.pt after deploy() (Conv+BN fused); loaded once per process."""
     return _official_yolov5n_fused()
+
+
+@functools.cache
+def _coco128(split_source: str):
+    from yoloarena.data.load import load_dataset
+
+    if split_source == "yolo":
+        return load_dataset(shared_path("data", "coco128", "coco128.yaml"), "val")
+    json_file = shared_path("data", "coco128", "annotations", "instances_train2017_from_yolo.json")
+    return load_dataset(json_file)
+
+
+@pytest.fixture
+def coco128_yolo():
+    """coco128 read from the YOLO labels (loaded once per process)."""
+    return _coco128("yolo")
+
+
+@pytest.fixture
+def coco128_json():
+    """coco128 read from the COCO json converted from the YOLO labels (loaded once)."""
+    return _coco128("json")
+
+
+@functools.cache
+def _official_val():
+    from yoloarena.engine.validator import validate
+
+    return validate(_official_yolov5n_fused(), _coco128("yolo"), imgsz=640, batch=32)
+
+
+@pytest.fixture
+def yolov5n_coco128_val():
+    """ValResult of the official yolov5n.pt on coco128 at 640 (computed once per process)."""
+    return _official_val()

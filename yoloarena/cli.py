@@ -15,6 +15,12 @@ USAGE = """usage: yoloarena MODE [key=value ...]
 modes:
   predict   run a model on images, folders, globs or videos -> runs/predict/<name>/
             yoloarena predict model=yolov5n.pt source=images/ conf=0.25 imgsz=640 save_txt=True
+  val       COCO metrics of a model on a dataset split -> runs/val/<name>/
+            yoloarena val model=yolov5n.pt data=coco128.yaml imgsz=640 batch=32 conf=0.001 iou=0.6
+  check     scan a dataset and report every problem by file -> runs/check/<name>/
+            yoloarena check data=coco128.yaml
+  convert   YOLO txt <-> COCO json (images are linked, not copied)
+            yoloarena convert data=coco128.yaml to=coco out=coco128_json
   info      the model zoo: measured params and GFLOPs next to the published figures
             yoloarena info [models=yolov5n,yolov5s] [imgsz=640]
   version   print the version
@@ -26,6 +32,24 @@ def _predict(args: dict[str, str], cfg_file: str | None) -> None:
     from .engine.predict_job import PredictConfig, run_predict
 
     run_predict(load_config(PredictConfig, args, cfg_file))
+
+
+def _val(args: dict[str, str], cfg_file: str | None) -> None:
+    from .engine.val_job import ValConfig, run_val
+
+    run_val(load_config(ValConfig, args, cfg_file))
+
+
+def _check(args: dict[str, str], cfg_file: str | None) -> int:
+    from .engine.data_jobs import CheckConfig, run_check
+
+    return run_check(load_config(CheckConfig, args, cfg_file))
+
+
+def _convert(args: dict[str, str], cfg_file: str | None) -> None:
+    from .engine.data_jobs import ConvertConfig, run_convert
+
+    run_convert(load_config(ConvertConfig, args, cfg_file))
 
 
 def _info(args: dict[str, str], cfg_file: str | None) -> None:
@@ -55,19 +79,33 @@ def _version(args: dict[str, str], cfg_file: str | None) -> None:
 
 MODES: dict[str, Callable[[dict[str, str], str | None], Any]] = {
     "predict": _predict,
+    "val": _val,
+    "check": _check,
+    "convert": _convert,
     "info": _info,
     "version": _version,
 }
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (so redirections and captures work)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _setup_logging() -> None:
     logger = logging.getLogger("yoloarena")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(_Formatter())
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False
 
 
 class _Formatter(logging.Formatter):
@@ -89,14 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise unknown("mode", mode, MODES, hint="run `yoloarena help`")
         args = parse_overrides(rest)
         cfg_file = args.pop("cfg", None)
-        MODES[mode](args, cfg_file)
+        code = MODES[mode](args, cfg_file)
     except YoloArenaError as e:
         print(f"yoloarena {mode}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -23,6 +23,22 @@ class LetterboxInfo:
     shape: tuple[int, int]  # (h, w) of the resized and padded image
 
 
+@dataclass
+class Targets:
+    """Ground truth of one image: xyxy pixel boxes, class labels, and crowd (ignore) flags."""
+
+    boxes: np.ndarray  # [N, 4] float32, xyxy pixels
+    labels: np.ndarray  # [N] int64
+    crowd: np.ndarray | None = None  # [N] bool: COCO iscrowd, ignored by the evaluator
+
+    def __len__(self) -> int:
+        return int(self.boxes.shape[0])
+
+    @classmethod
+    def empty(cls) -> Targets:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, bool))
+
+
 class Results:
     """Detections of one image, in original-image pixels (xyxy)."""
 

@@ -47,8 +47,26 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: empty file (0 bytes)")
     img = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if img is None:
-        raise ImageReadError(f"{path}: cannot be decoded (corrupt, truncated or not an image)")
+        img = _decode_truncated(path)
+    if img is None:
+        raise ImageReadError(f"{path}: cannot be decoded (corrupt or not an image)")
     return img
+
+
+def _decode_truncated(path: Path) -> np.ndarray | None:
+    """A truncated JPEG/PNG that OpenCV refuses, decoded as far as it goes (the rest is grey)."""
+    from PIL import Image, ImageFile, ImageOps
+
+    previous = ImageFile.LOAD_TRUNCATED_IMAGES
+    ImageFile.LOAD_TRUNCATED_IMAGES = True
+    try:
+        with Image.open(path) as im:
+            rgb = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except (OSError, ValueError, SyntaxError):
+        return None
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = previous
+    return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 def to_bgr(img: np.ndarray, rgb: bool = False) -> np.ndarray:

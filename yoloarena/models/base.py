@@ -56,6 +56,18 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
+class EvalProtocol:
+    """How a family is validated: NMS settings and batching (its official val defaults)."""
+
+    conf: float = 0.001
+    iou: float = 0.6
+    max_det: int = 300
+    multi_label: bool = True
+    rect: bool = True  # rectangular batches (letterbox families only)
+    pad: float = 0.5  # extra stride fraction of rectangular batch shapes
+
+
+@dataclass(frozen=True)
 class PostprocessDefaults:
     conf: float = 0.25
     iou: float = 0.45
@@ -68,6 +80,7 @@ class Detector(nn.Module):
 
     family: ClassVar[str] = ""
     predict_defaults: ClassVar[PostprocessDefaults] = PostprocessDefaults()
+    eval_protocol: ClassVar[EvalProtocol] = EvalProtocol()
 
     def __init__(
         self,

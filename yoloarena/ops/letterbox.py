@@ -100,3 +100,51 @@ def unletterbox(
     out[..., 0::2] = (out[..., 0::2] - px) / sx
     out[..., 1::2] = (out[..., 1::2] - py) / sy
     return clip_boxes(out, orig_shape) if orig_shape is not None else out
+
+
+def resize_long_side(img: np.ndarray, size: int, upscale_linear: bool = True) -> np.ndarray:
+    """Resize so that the long side is size (the YOLOv5 loader's first step).
+
+    Sides are truncated to integers; shrinking uses INTER_AREA, growing INTER_LINEAR.
+    """
+    h0, w0 = img.shape[:2]
+    r = size / max(h0, w0)
+    if r == 1:
+        return img
+    interp = cv2.INTER_LINEAR if (r > 1 and upscale_linear) else cv2.INTER_AREA
+    return cv2.resize(img, (int(w0 * r), int(h0 * r)), interpolation=interp)
+
+
+def eval_letterbox(
+    img: np.ndarray, imgsz: int, shape: tuple[int, int], color: int = 114
+) -> tuple[np.ndarray, LetterboxInfo]:
+    """YOLOv5 val preprocessing: long side to imgsz, then letterbox into the batch shape."""
+    h0, w0 = img.shape[:2]
+    resized = resize_long_side(img, imgsz)
+    h1, w1 = resized.shape[:2]
+    out, info = letterbox(resized, shape, scaleup=False, color=color)
+    (rx, ry), pad = info.scale_xy, info.pad_xy
+    return out, LetterboxInfo((w1 / w0 * rx, h1 / h0 * ry), pad, info.shape)
+
+
+def rect_batches(
+    shapes_hw: np.ndarray, batch: int, imgsz: int, stride: int, pad: float = 0.5
+) -> list[tuple[np.ndarray, tuple[int, int]]]:
+    """Images sorted by aspect ratio, in batches, each with its letterbox shape (h, w).
+
+    The shape of a batch is the smallest stride multiple that holds its images at imgsz, plus
+    pad strides (0.5 in YOLOv5 val), as the official rectangular validation does.
+    """
+    shapes_hw = np.asarray(shapes_hw, dtype=np.float64).reshape(-1, 2)
+    ratio = shapes_hw[:, 0] / shapes_hw[:, 1]  # h / w
+    # numpy's default sort, as the official loader: among images of equal aspect ratio it decides
+    # which batch (and so which letterbox shape) each one gets
+    order = np.argsort(ratio)
+    out = []
+    for start in range(0, len(order), batch):
+        idx = order[start : start + batch]
+        lo, hi = ratio[idx].min(), ratio[idx].max()
+        rel = (hi, 1.0) if hi < 1 else (1.0, 1 / lo) if lo > 1 else (1.0, 1.0)
+        hw = np.ceil(np.array(rel) * imgsz / stride + pad).astype(int) * stride
+        out.append((idx, (int(hw[0]), int(hw[1]))))
+    return out

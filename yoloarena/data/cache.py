@@ -1,0 +1,111 @@
+"""Scan cache: the result of checking a split, keyed by the sizes and mtimes of its files.
+
+Written next to the labels (`labels/<split>.yoloarena.npz`), or under $YOLOARENA_CACHE_DIR when
+set; a read-only location only costs a warning. The file holds plain arrays (no pickle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .report import Problem
+from .scan import ImageRecord
+from .yolo_txt import label_path_for
+
+LOGGER = logging.getLogger("yoloarena")
+VERSION = "1"
+
+
+def cache_path(images: list[str]) -> Path:
+    folder = label_path_for(images[0]).parent
+    override = os.environ.get("YOLOARENA_CACHE_DIR")
+    if override:
+        digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
+        return Path(override) / f"{folder.name}-{digest}.yoloarena.npz"
+    return folder.parent / f"{folder.name}.yoloarena.npz"
+
+
+def cache_key(images: list[str], num_classes: int) -> str:
+    """Hash of every image and label file's path, size and mtime (and the label folders)."""
+    h = hashlib.sha1(f"{VERSION}|{num_classes}|".encode())
+    folders = set()
+    for image in images:
+        label = label_path_for(image)
+        folders.add(label.parent)
+        for path in (image, label):
+            try:
+                st = os.stat(path)
+                h.update(f"{path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{path}|-\n".encode())
+    for folder in sorted(folders):
+        with contextlib.suppress(OSError):
+            h.update(f"{folder}|{os.stat(folder).st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def load_cache(path: Path, key: str) -> tuple[list[ImageRecord], list[Problem]] | None:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            files, shapes, offsets = z["files"].tolist(), z["shapes"], z["offsets"]
+            boxes, labels = z["boxes"], z["labels"]
+            problems = [Problem(**p) for p in json.loads(str(z["problems"]))]
+    except (OSError, KeyError, ValueError):
+        return None
+    records = []
+    for i, file in enumerate(files):
+        a, b = offsets[i], offsets[i + 1]
+        shape = tuple(int(v) for v in shapes[i]) if shapes[i][0] >= 0 else None
+        bx = boxes[a:b]
+        areas = ((bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1])).astype(np.float32)
+        records.append(
+            ImageRecord(file, shape, bx, labels[a:b], np.zeros(b - a, bool), areas)  # type: ignore[arg-type]
+        )
+    own = {r.file: r for r in records}
+    by_label = {str(label_path_for(f)): r for f, r in own.items()}
+    extra = []
+    for p in problems:  # problems go back to their image (or stay split-level: orphans)
+        record = own.get(p.file) or by_label.get(p.file)
+        (record.problems if record else extra).append(p)
+    return records, extra
+
+
+def save_cache(path: Path, key: str, records: list[ImageRecord], extra: list[Problem]) -> None:
+    shapes = np.array([r.shape if r.shape else (-1, -1) for r in records], np.int64).reshape(-1, 2)
+    counts = [len(r.labels) for r in records]
+    problems = [asdict(p) for r in records for p in r.problems] + [asdict(p) for p in extra]
+    arrays = {
+        "key": np.array(key),
+        "files": np.array([r.file for r in records]),
+        "shapes": shapes,
+        "offsets": np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        "boxes": np.concatenate([r.boxes for r in records]).reshape(-1, 4).astype(np.float32)
+        if records
+        else np.zeros((0, 4), np.float32),
+        "labels": np.concatenate([r.labels for r in records]).astype(np.int64)
+        if records
+        else np.zeros(0, np.int64),
+        "problems": np.array(json.dumps(problems)),
+    }
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except OSError as e:
+        LOGGER.warning("could not write the scan cache %s (%s); the next check rescans", path, e)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)

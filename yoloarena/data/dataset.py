@@ -1,0 +1,129 @@
+"""DetectionDataset: images and their Targets, from a YOLO dataset yaml or a COCO json.
+
+Labels are held in a few flat numpy arrays (not Python objects per box), so datasets stay small
+in RAM and are shared copy-free by forked loader workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import YoloArenaError
+from ..structures import Targets
+from .images import read_image
+from .report import CheckReport
+from .scan import ImageRecord
+
+
+class DatasetError(YoloArenaError):
+    """A dataset description or file that cannot be used."""
+
+
+@dataclass
+class DetectionDataset:
+    """Images (kept by the check) and their boxes, as flat arrays indexed by offsets."""
+
+    files: list[str]
+    shapes: np.ndarray  # [N, 2] (h, w) as decoded
+    boxes: np.ndarray  # [M, 4] float32 xyxy pixels
+    labels: np.ndarray  # [M] int64 contiguous class index
+    crowd: np.ndarray  # [M] bool
+    areas: np.ndarray  # [M] float32 (COCO 'area'; box area for YOLO labels)
+    offsets: np.ndarray  # [N + 1] int64: boxes of image i are offsets[i]:offsets[i + 1]
+    image_ids: np.ndarray  # [N] int64
+    names: dict[int, str]
+    category_ids: list[int]  # COCO category id of each class index
+    report: CheckReport = field(default_factory=CheckReport)
+    source: str = ""  # the yaml or json it came from
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def targets(self, i: int) -> Targets:
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return Targets(self.boxes[a:b], self.labels[a:b], self.crowd[a:b])
+
+    def load_image(self, i: int) -> np.ndarray:
+        """BGR uint8 pixels of image i (EXIF applied; gray, RGBA and 16-bit converted)."""
+        return read_image(self.files[i])
+
+    def instances_per_class(self) -> dict[str, int]:
+        counts = np.bincount(self.labels[~self.crowd], minlength=self.num_classes)
+        return {self.names[i]: int(n) for i, n in enumerate(counts)}
+
+    def to_coco(self) -> dict:
+        """The ground truth as a COCO instances dict (category ids = self.category_ids)."""
+        images, annotations = [], []
+        for i, (file, (h, w)) in enumerate(zip(self.files, self.shapes.tolist(), strict=True)):
+            image_id = int(self.image_ids[i])
+            images.append({"id": image_id, "file_name": Path(file).name, "height": h, "width": w})
+            a, b = self.offsets[i], self.offsets[i + 1]
+            for j in range(a, b):
+                x1, y1, x2, y2 = self.boxes[j].tolist()
+                annotations.append({
+                    "id": len(annotations) + 1,
+                    "image_id": image_id,
+                    "category_id": self.category_ids[int(self.labels[j])],
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                    "area": float(self.areas[j]),
+                    "iscrowd": int(self.crowd[j]),
+                })  # fmt: skip
+        categories = [{"id": c, "name": self.names[i]} for i, c in enumerate(self.category_ids)]
+        return {"images": images, "annotations": annotations, "categories": categories}
+
+    @classmethod
+    def from_records(
+        cls,
+        records: Sequence[ImageRecord],
+        names: dict[int, str],
+        category_ids: Sequence[int],
+        report: CheckReport,
+        source: str = "",
+    ) -> DetectionDataset:
+        """Build from scanned records: dropped images leave; the report gets the counts."""
+        kept = [r for r in records if r.kept]
+        counts = [len(r.labels) for r in kept]
+        dataset = cls(
+            files=[r.file for r in kept],
+            shapes=np.array([r.shape for r in kept], np.int64).reshape(-1, 2),
+            boxes=_cat([r.boxes for r in kept], (0, 4), np.float32),
+            labels=_cat([r.labels for r in kept], (0,), np.int64),
+            crowd=_cat([r.crowd for r in kept], (0,), bool),
+            areas=_cat([r.areas for r in kept], (0,), np.float32),
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            image_ids=np.array(_image_ids(kept), np.int64),
+            names=dict(names),
+            category_ids=list(category_ids),
+            report=report,
+            source=source,
+        )
+        report.images = len(kept)
+        report.images_dropped = len(records) - len(kept)
+        report.backgrounds = sum(n == 0 for n in counts)
+        report.instances = int((~dataset.crowd).sum())
+        report.per_class = dataset.instances_per_class()
+        for r in records:
+            report.problems.extend(r.problems)
+        return dataset
+
+
+def _cat(parts: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype) if parts else np.zeros(empty_shape, dtype)
+
+
+def _image_ids(records: Sequence[ImageRecord]) -> list[int]:
+    """COCO ids when known; else the numeric file stems when unique; else the index."""
+    if all(r.image_id is not None for r in records):
+        return [int(r.image_id) for r in records]
+    stems = [Path(r.file).stem for r in records]
+    if all(s.isdigit() for s in stems) and len({int(s) for s in stems}) == len(stems):
+        return [int(s) for s in stems]
+    return list(range(len(records)))

@@ -1,0 +1,155 @@
+"""Validation of any Detector on a DetectionDataset, under one protocol, scored by COCO eval.
+
+Images are decoded and letterboxed in background threads while the model runs. With the
+letterbox rule the batches are rectangular (sorted by aspect ratio, padded to a stride multiple
+plus pad), as the official YOLOv5 v7.0 val does; with the stretch rule every image is resized to
+imgsz x imgsz.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from ..data.dataset import DetectionDataset
+from ..errors import YoloArenaError
+from ..eval.coco import EvalResult, evaluate_coco
+from ..eval.confusion import ConfusionMatrix
+from ..models.base import Detector, EvalProtocol
+from ..ops.letterbox import eval_letterbox, rect_batches, unletterbox
+from ..structures import LetterboxInfo
+
+LOGGER = logging.getLogger("yoloarena")
+
+
+@dataclass
+class ValResult:
+    metrics: EvalResult
+    predictions: list[dict]  # COCO result dicts (dataset category ids)
+    confusion: ConfusionMatrix
+    protocol: dict
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    images: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            **self.metrics.to_dict(),
+            "protocol": self.protocol,
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "images": self.images,
+            "predictions": len(self.predictions),
+        }
+
+
+def _batches(
+    dataset: DetectionDataset, model: Detector, imgsz: int, batch: int, proto: EvalProtocol
+):
+    if model.preprocess.resize == "letterbox" and proto.rect:
+        return rect_batches(dataset.shapes, batch, imgsz, max(model.stride), proto.pad)
+    order = np.arange(len(dataset))
+    square = (imgsz, imgsz)
+    return [(order[i : i + batch], square) for i in range(0, len(order), batch)]
+
+
+def _load_batch(
+    dataset: DetectionDataset, idx: np.ndarray, shape: tuple[int, int], model: Detector, imgsz: int
+) -> tuple[torch.Tensor, list[LetterboxInfo], list[int]]:
+    spec = model.preprocess
+    pixels, infos = [], []
+    for i in idx.tolist():
+        img = dataset.load_image(i)
+        if spec.resize == "stretch":
+            h0, w0 = img.shape[:2]
+            out = cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+            info = LetterboxInfo((shape[1] / w0, shape[0] / h0), (0.0, 0.0), shape)
+        else:
+            out, info = eval_letterbox(img, imgsz, shape, spec.pad_value)
+        pixels.append(cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if spec.rgb else out)
+        infos.append(info)
+    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)  # NHWC memory, NCHW view
+    return x, infos, idx.tolist()
+
+
+def _prefetch(jobs: list, load, workers: int) -> Iterator:
+    """load(*job) for each job, computed ahead in threads, yielded in order."""
+    if workers <= 0:
+        yield from (load(*job) for job in jobs)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending = [pool.submit(load, *job) for job in jobs[: workers + 1]]
+        for k in range(len(jobs)):
+            if k + workers + 1 < len(jobs):
+                pending.append(pool.submit(load, *jobs[k + workers + 1]))
+            yield pending[k].result()
+            pending[k] = None
+
+
+@torch.inference_mode()
+def validate(
+    model: Detector,
+    dataset: DetectionDataset,
+    imgsz: int = 640,
+    batch: int = 32,
+    protocol: EvalProtocol | None = None,
+    half: bool = False,
+    workers: int = 2,
+) -> ValResult:
+    """Predict every image of dataset under protocol and score the predictions with COCO eval."""
+    proto = protocol or model.eval_protocol
+    if model.num_classes != dataset.num_classes:
+        raise YoloArenaError(
+            f"the model has {model.num_classes} classes but the dataset has {dataset.num_classes}"
+        )
+    model.eval()
+    device = model.device
+    use_half = half and device.type == "cuda"
+    confusion = ConfusionMatrix(dataset.num_classes)
+    preds: list[dict] = []
+    t = dict.fromkeys(("data", "forward", "nms"), 0.0)
+    jobs = _batches(dataset, model, imgsz, batch, proto)
+    tick = time.perf_counter()
+    for x, infos, idx in _prefetch(
+        jobs, lambda i, s: _load_batch(dataset, i, s, model, imgsz), workers
+    ):
+        x = x.to(device).float()
+        if model.preprocess.divisor != 1:
+            x.div_(model.preprocess.divisor)
+        t0 = time.perf_counter()
+        t["data"] += t0 - tick
+        with torch.autocast(device.type, enabled=use_half):
+            out = model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t1 = time.perf_counter()
+        dets = model.postprocess(out, proto.conf, proto.iou, proto.max_det, proto.multi_label)
+        for i, info, (boxes, scores, labels) in zip(idx, infos, dets, strict=True):
+            boxes = unletterbox(boxes.float().cpu(), info, tuple(dataset.shapes[i]))
+            _collect(preds, dataset, i, boxes, scores.cpu(), labels.cpu(), confusion)
+        tick = time.perf_counter()
+        t["nms"] += tick - t1
+        t["forward"] += t1 - t0
+    t0 = time.perf_counter()
+    metrics = evaluate_coco(dataset.to_coco(), preds, dataset.image_ids.tolist())
+    t["scoring"] = time.perf_counter() - t0
+    return ValResult(metrics, preds, confusion, vars(proto) | {"imgsz": imgsz}, t, len(dataset))
+
+
+def _collect(preds, dataset, i, boxes, scores, labels, confusion: ConfusionMatrix) -> None:
+    image_id, cat_ids = int(dataset.image_ids[i]), dataset.category_ids
+    for (x1, y1, x2, y2), s, c in zip(
+        boxes.tolist(), scores.tolist(), labels.tolist(), strict=True
+    ):
+        preds.append({
+            "image_id": image_id,
+            "category_id": cat_ids[c],
+            "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+            "score": round(s, 5),
+        })  # fmt: skip
+    confusion.update(boxes.numpy(), scores.numpy(), labels.numpy(), dataset.targets(i))

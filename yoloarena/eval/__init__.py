@@ -1,0 +1,1 @@
+"""Evaluation: COCO metrics (faster-coco-eval), curves, confusion matrix, plots."""
