@@ -15,7 +15,7 @@ from torch import nn
 from ...data.coco_classes import COCO80_NAMES
 from ...nn.blocks import C3, SPPF, Concat, make_divisible
 from ...nn.blocks import ConvBNAct as Conv
-from ..base import Detector, HeadOutput, Preprocess
+from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
 from .head import Detect
 
 ANCHORS_P5 = (
@@ -116,6 +116,9 @@ class YOLOv5(Detector):
     """YOLOv5 detector: CSP-Darknet backbone with SPPF, PANet neck, anchor-based Detect head."""
 
     family = "yolov5"
+    # official v7.0 defaults: detect.py for predict, val.py for validation
+    predict_defaults = PostprocessDefaults(conf=0.25, iou=0.45, max_det=1000)
+    eval_protocol = EvalProtocol(conf=0.001, iou=0.6, max_det=300, multi_label=True, pad=0.5)
 
     def __init__(
         self,
