@@ -4,8 +4,11 @@
     model = torch.hub.load("path/to/yoloarena", "custom", path="yolov5n.pt", source="local")
     results = model("bus.jpg")          # list of yoloarena.Results; model(tensor) runs forward
 
-pretrained=True looks for the official weights file (e.g. yolov5s.pt) in $YOLOARENA_WEIGHTS, then
-in the current folder, and says where to put it when it is missing.
+    model = torch.hub.load("path/to/yoloarena", "damoyolo_t", source="local", pretrained=False)
+
+pretrained=True looks for the official weights file (yolov5s.pt, or the released DAMO-YOLO file
+name such as damoyolo_tinynasL20_T_436.pth) in $YOLOARENA_WEIGHTS, then in the current folder,
+and says where to put it when it is missing.
 """
 
 from __future__ import annotations
@@ -17,16 +20,19 @@ dependencies = ["torch", "torchvision", "numpy", "cv2", "yaml"]
 
 from yoloarena.errors import WeightsError  # noqa: E402
 from yoloarena.loading import load as _load  # noqa: E402
+from yoloarena.registry import get_entry  # noqa: E402
 
 
 def _weights_file(name: str) -> Path:
+    official = get_entry(name).published.get("weights", f"{name}.pt")
     folders = [os.environ.get("YOLOARENA_WEIGHTS", ""), "."]
     for folder in filter(None, folders):
-        path = Path(folder).expanduser() / f"{name}.pt"
-        if path.is_file():
-            return path
+        for file_name in dict.fromkeys([official, f"{name}.pt", f"{name}.pth"]):
+            path = Path(folder).expanduser() / file_name
+            if path.is_file():
+                return path
     raise WeightsError(
-        f"pretrained {name} needs the official weights file {name}.pt: put it in the current "
+        f"pretrained {name} needs the official weights file {official}: put it in the current "
         f"folder or in $YOLOARENA_WEIGHTS, or call with pretrained=False for random weights "
         "(yoloarena never downloads)"
     )
@@ -52,6 +58,8 @@ def custom(path: str, autoshape: bool = True, _verbose: bool = True, device: str
 
 
 def _entry(name: str):
+    """A hub entry point; its function name uses '_' where the model name has '-'."""
+
     def entry(
         pretrained: bool = True,
         channels: int = 3,
@@ -62,8 +70,8 @@ def _entry(name: str):
     ):
         return _create(name, pretrained, channels, classes, device)
 
-    entry.__name__ = name
-    entry.__doc__ = f"YOLOv5 v7.0 {name}; pretrained=True loads {name}.pt from a local file."
+    entry.__name__ = name.replace("-", "_")
+    entry.__doc__ = f"{name}; pretrained=True loads the official weights from a local file."
     return entry
 
 
@@ -77,3 +85,10 @@ yolov5s6 = _entry("yolov5s6")
 yolov5m6 = _entry("yolov5m6")
 yolov5l6 = _entry("yolov5l6")
 yolov5x6 = _entry("yolov5x6")
+damoyolo_t = _entry("damoyolo-t")
+damoyolo_s = _entry("damoyolo-s")
+damoyolo_m = _entry("damoyolo-m")
+damoyolo_l = _entry("damoyolo-l")
+damoyolo_ns = _entry("damoyolo-ns")
+damoyolo_nm = _entry("damoyolo-nm")
+damoyolo_nl = _entry("damoyolo-nl")

@@ -68,7 +68,8 @@ def test_console_script_runs_without_traceback(tmp_path) -> None:
 
 
 def test_info_prints_zoo(capsys) -> None:
-    assert main(["info", "models=yolov5n,yolov5s6"]) == 0
+    assert main(["info", "models=yolov5n,yolov5s6,damoyolo-ns"]) == 0
     out = capsys.readouterr().out
-    assert "| yolov5n | yolov5 | 1.867 | 4.468 | 28.0 |" in out
-    assert "| yolov5s6 | yolov5 | 12.613 | 16.797 |" in out
+    assert "| yolov5n | yolov5 | 640 | 1.867 | 4.468 | 28.0 |" in out
+    assert "| yolov5s6 | yolov5 | 640 | 12.613 | 16.797 |" in out
+    assert "| damoyolo-ns | damoyolo | 416 | 1.392 | 1.498 | 32.3 | 1.41 | 1.56 |" in out

@@ -28,3 +28,14 @@ def test_hub_pretrained_from_local_folder(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("YOLOARENA_WEIGHTS", str(shared_path("data", "weights")))
     model = torch.hub.load(str(REPO), "yolov5n", source="local")
     assert model.weights_info["path"].endswith("yolov5n.pt")
+
+
+def test_hub_damoyolo(tmp_path, monkeypatch) -> None:
+    model = torch.hub.load(str(REPO), "damoyolo_ns", source="local", pretrained=False)
+    assert model.model_name == "damoyolo-ns" and model.family == "damoyolo"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(WeightsError, match=r"damoyolo_nano_small\.pth"):
+        torch.hub.load(str(REPO), "damoyolo_ns", source="local")
+    torch.save({"model": model.state_dict()}, tmp_path / "damoyolo_nano_small.pth")
+    loaded = torch.hub.load(str(REPO), "damoyolo_ns", source="local")
+    assert loaded.weights_info["path"].endswith("damoyolo_nano_small.pth")

@@ -60,14 +60,16 @@ def _info(args: dict[str, str], cfg_file: str | None) -> None:
     @dataclass
     class InfoConfig:
         models: list[str] | None = None
-        imgsz: int = 640
+        imgsz: int | None = None
 
     cfg = load_config(InfoConfig, args, cfg_file)
     print(zoo_table(zoo_stats(cfg.models, cfg.imgsz)))
     print(
-        "\nparams/GFLOPs: measured here on the fused (deployed) model, batch 1, FLOPs = 2 x MACs "
-        "(torch.utils.flop_counter).\npublished: the official README figures (COCO val2017), "
-        "shown for reference and never mixed with measurements."
+        "\nparams/GFLOPs: measured here on the deployed model (Conv+BN fused, RepConv "
+        "re-parameterised), batch 1, at the size shown; FLOPs = 2 x MACs "
+        "(torch.utils.flop_counter, convolutions and matmuls).\npublished: the official README "
+        "figures (COCO val2017; DAMO-YOLO mAP of the distilled releases where they exist), shown "
+        "for reference and never mixed with measurements."
     )
 
 

@@ -31,7 +31,7 @@ class ModelEntry:
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_FAMILIES = ("yolov5",)  # packages under yoloarena.models that register models on import
+_FAMILIES = ("yolov5", "damoyolo")  # packages under yoloarena.models that register models on import
 
 
 def register_model(

@@ -44,33 +44,38 @@ class ModelStats:
     published: dict
 
 
-def zoo_stats(names: list[str] | None = None, imgsz: int = 640) -> list[ModelStats]:
-    """Fused params and GFLOPs of registered models, computed on the meta device (no compute)."""
+def zoo_stats(names: list[str] | None = None, imgsz: int | None = None) -> list[ModelStats]:
+    """Fused params and GFLOPs of registered models, computed on the meta device (no compute).
+
+    imgsz None: each model at its published size (640; 416 for DAMO-YOLO Nano; the P6 YOLOv5
+    models at 640, as their published FLOPs are quoted).
+    """
     out = []
     for name in names or list_models():
         with torch.device("meta"):
             model = build_model(name)
         model.deploy()
         entry = get_entry(name)
-        gflops = count_flops(model, imgsz) / 1e9
+        size = imgsz or (416 if entry.imgsz == 416 else 640)
+        gflops = count_flops(model, size) / 1e9
         out.append(
-            ModelStats(name, entry.family, count_params(model), gflops, imgsz, entry.published)
+            ModelStats(name, entry.family, count_params(model), gflops, size, entry.published)
         )
     return out
 
 
 def zoo_table(stats: list[ModelStats]) -> str:
     """A markdown table: measured params/GFLOPs next to the published figures (labelled)."""
-    imgsz = stats[0].imgsz if stats else 640
     lines = [
-        f"| model | family | params (M) | GFLOPs @{imgsz} | published mAP50-95 "
+        "| model | family | size | params (M) | GFLOPs | published mAP50-95 "
         "| published params (M) | published GFLOPs |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in stats:
         p = s.published
+        gflops = p.get("gflops_640", p.get("gflops", "-"))
         lines.append(
-            f"| {s.name} | {s.family} | {s.params / 1e6:.3f} | {s.gflops:.3f} | "
-            f"{p.get('map50_95', '-')} | {p.get('params_m', '-')} | {p.get('gflops_640', '-')} |"
+            f"| {s.name} | {s.family} | {s.imgsz} | {s.params / 1e6:.3f} | {s.gflops:.3f} | "
+            f"{p.get('map50_95', '-')} | {p.get('params_m', '-')} | {gflops} |"
         )
     return "\n".join(lines)

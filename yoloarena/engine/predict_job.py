@@ -28,10 +28,10 @@ class PredictConfig:
 
     model: str = "yolov5s"
     source: str = ""
-    imgsz: int = 640
-    conf: float = 0.25
-    iou: float = 0.45
-    max_det: int = 1000
+    imgsz: int | None = None  # None: the model's own size (640; 416 for DAMO-YOLO Nano)
+    conf: float | None = None  # None: the family's default (YOLOv5 0.25, DAMO-YOLO 0.25)
+    iou: float | None = None  # None: the family's default (YOLOv5 0.45, DAMO-YOLO 0.7)
+    max_det: int | None = None
     agnostic: bool = False
     classes: list[int] | None = None
     batch: int = 1
@@ -104,7 +104,7 @@ def run_predict(cfg: PredictConfig) -> Path:
         (out / "predictions.json").write_text(json.dumps(records, indent=1))
     if count:
         per = ", ".join(f"{v / count:.1f}ms {k}" for k, v in totals.items())
-        LOGGER.info("Speed: %s per image at imgsz=%d", per, cfg.imgsz)
+        LOGGER.info("Speed: %s per image at imgsz=%d", per, cfg.imgsz or model.imgsz)
     LOGGER.info("%d images, results saved to %s", count, out)
     return out
 

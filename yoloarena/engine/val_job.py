@@ -26,7 +26,7 @@ class ValConfig:
     model: str = "yolov5s"
     data: str = ""
     split: str = "val"
-    imgsz: int = 640
+    imgsz: int | None = None  # None: the model's own size (640; 416 for DAMO-YOLO Nano)
     batch: int = 32
     conf: float | None = None
     iou: float | None = None
@@ -58,7 +58,7 @@ def run_val(cfg: ValConfig) -> tuple[Path, ValResult]:
     protocol = replace(model.eval_protocol, **overrides)
     if protocol.conf > 0.01:
         LOGGER.warning("conf=%g: mAP is only comparable at a low threshold (0.001)", protocol.conf)
-    imgsz = check_imgsz(cfg.imgsz, max(model.stride))
+    imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers)
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
     _write(out, cfg, result, dataset.names)

@@ -1,0 +1,86 @@
+"""DAMO-YOLO detector: TinyNAS backbone -> Efficient RepGFPN neck -> ZeroHead."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ...data.coco_classes import COCO80_NAMES
+from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
+from .giraffe import GiraffeNeckV2
+from .head import ZeroHead
+from .tinynas import STRUCTURES, TinyNASCSP, TinyNASMob, TinyNASRes
+
+
+@dataclass(frozen=True)
+class DamoVariant:
+    """Everything that differs between the seven released models."""
+
+    structure: str  # key of STRUCTURES
+    backbone: str  # "res" (T, S), "csp" (M, L), "mob" (Nano)
+    act: str  # backbone and neck activation
+    neck_out: tuple[int, int, int]
+    depth: float
+    hidden_ratio: float
+    imgsz: int = 640
+
+    @property
+    def nano(self) -> bool:
+        return self.backbone == "mob"
+
+
+class DamoYolo(Detector):
+    family = "damoyolo"
+    predict_defaults = PostprocessDefaults(conf=0.25, iou=0.7, max_det=500)
+    eval_protocol = EvalProtocol(conf=0.05, iou=0.7, max_det=500, multi_label=True, rect=False)
+
+    def __init__(
+        self,
+        variant: DamoVariant,
+        num_classes: int = 80,
+        names: dict[int, str] | Sequence[str] | None = None,
+    ) -> None:
+        if names is None and num_classes == len(COCO80_NAMES):
+            names = COCO80_NAMES
+        rule = Preprocess(resize="stretch", rgb=True, divisor=1.0, rect=False)
+        super().__init__(num_classes, (8, 16, 32), names, rule, imgsz=variant.imgsz)
+        self.variant = variant
+        structure = STRUCTURES[variant.structure]
+        if variant.backbone == "res":
+            self.backbone: nn.Module = TinyNASRes(structure, variant.act)
+        elif variant.backbone == "csp":
+            self.backbone = TinyNASCSP(structure, variant.act)
+        else:
+            self.backbone = TinyNASMob(structure)
+        self.neck = GiraffeNeckV2(
+            structure.out_channels, variant.neck_out, variant.depth, variant.hidden_ratio,
+            variant.act, depthwise=variant.nano,
+        )  # fmt: skip
+        reg_max, kernel = (7, 1) if variant.nano else (16, 3)
+        self.head = ZeroHead(num_classes, variant.neck_out, self.stride, reg_max, kernel)
+        self.head.initialize()
+        if variant.nano:
+            self.eval_protocol = EvalProtocol(conf=0.03, iou=0.65, max_det=500, rect=False)
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Neck outputs at strides 8, 16, 32."""
+        return self.neck(self.backbone(x))
+
+    def forward(self, images: torch.Tensor) -> HeadOutput:
+        levels = self.head(self.features(images))
+        if self.training:
+            return HeadOutput(levels)
+        scores, boxes = self.head.decode(levels)
+        return HeadOutput(levels, boxes=boxes, scores=scores)
+
+    def reparameterize(self) -> DamoYolo:
+        """Switch every RepConv to its single 3x3 conv (BatchNorms elsewhere stay)."""
+        from .blocks import RepConv
+
+        for module in list(self.modules()):
+            if isinstance(module, RepConv):
+                module.fuse()
+        return self
