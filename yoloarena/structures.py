@@ -39,6 +39,38 @@ class Targets:
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.int64), np.zeros(0, bool))
 
 
+@dataclass
+class BatchTargets:
+    """Ground truth of a training batch: one row per box, boxes xyxy in input-tensor pixels."""
+
+    batch_index: torch.Tensor  # [M] int64: which image of the batch
+    labels: torch.Tensor  # [M] int64
+    boxes: torch.Tensor  # [M, 4] float32 xyxy pixels of the network input
+    image_size: tuple[int, int]  # (h, w) of the input tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def to(self, device: torch.device | str) -> BatchTargets:
+        return BatchTargets(self.batch_index.to(device), self.labels.to(device),
+                            self.boxes.to(device), self.image_size)  # fmt: skip
+
+    def normalized_rows(self) -> torch.Tensor:
+        """[M, 6] rows (image, class, cx, cy, w, h), coordinates divided by the input size."""
+        h, w = self.image_size
+        b = self.boxes
+        scale = torch.tensor([w, h, w, h], dtype=b.dtype, device=b.device)
+        cxcywh = torch.stack(((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                              b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]), 1) / scale  # fmt: skip
+        return torch.cat((self.batch_index[:, None].to(b.dtype),
+                          self.labels[:, None].to(b.dtype), cxcywh), 1)  # fmt: skip
+
+    def per_image(self, batch_size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(boxes, labels) of each image of the batch."""
+        return [(self.boxes[self.batch_index == i], self.labels[self.batch_index == i])
+                for i in range(batch_size)]  # fmt: skip
+
+
 class Results:
     """Detections of one image, in original-image pixels (xyxy)."""
 

@@ -108,7 +108,12 @@ class Detector(nn.Module):
             return self.predict(*args, **kwargs)
         return super().__call__(*args, **kwargs)
 
+    def configure_criterion(self, hyp: Any, imgsz: int) -> None:
+        """Set up the loss for training with these hyperparameters at this image size."""
+        raise NotImplementedError(f"training is not available for {self.family} yet")
+
     def criterion(self, output: HeadOutput, targets: Any) -> dict[str, torch.Tensor]:
+        """Losses of a training-mode output against BatchTargets, with a differentiable 'total'."""
         raise NotImplementedError(f"training is not available for {self.family} yet")
 
     @torch.no_grad()

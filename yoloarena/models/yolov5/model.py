@@ -16,7 +16,10 @@ from ...data.coco_classes import COCO80_NAMES
 from ...nn.blocks import C3, SPPF, Concat, make_divisible
 from ...nn.blocks import ConvBNAct as Conv
 from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
+from ...hyp import Hyp, get_hyp
+from ...structures import BatchTargets
 from .head import Detect
+from .loss import LossGains, YOLOv5Loss
 
 ANCHORS_P5 = (
     (10, 13, 16, 30, 33, 23),
@@ -178,6 +181,23 @@ class YOLOv5(Detector):
         p5 = m[29](m[28]([m[27](p4), h16]))
         p6 = m[32](m[31]([m[30](p5), h12]))
         return [p3, p4, p5, p6]
+
+    def configure_criterion(self, hyp: Hyp, imgsz: int) -> None:
+        """Build the loss with hyp's gains, scaled for the number of levels, classes and imgsz."""
+        gains = LossGains(hyp.box, hyp.obj, hyp.cls, hyp.anchor_t, hyp.label_smoothing,
+                          hyp.fl_gamma, hyp.cls_pw, hyp.obj_pw)  # fmt: skip
+        self._loss = YOLOv5Loss(
+            self.detect.anchors,
+            self.num_classes,
+            gains.scaled(self.detect.nl, self.num_classes, imgsz),
+        )
+
+    def criterion(self, output: HeadOutput, targets: BatchTargets) -> dict[str, torch.Tensor]:
+        """Losses (total, box, obj, cls) of a training-mode output; total is times batch size."""
+        if getattr(self, "_loss", None) is None:
+            self.configure_criterion(get_hyp(self.family), self.imgsz)
+        self._loss.anchors = self.detect.anchors  # follows .to(device) and autoanchor
+        return self._loss(output.levels, targets.normalized_rows())
 
     def forward(self, images: torch.Tensor) -> HeadOutput:
         levels = self.detect(self.features(images))
