@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from ...data.coco_classes import COCO80_NAMES
+from ...hyp import Hyp, get_hyp
 from ...nn.blocks import C3, SPPF, Concat, make_divisible
 from ...nn.blocks import ConvBNAct as Conv
-from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
-from ...hyp import Hyp, get_hyp
 from ...structures import BatchTargets
+from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
 from .head import Detect
 from .loss import LossGains, YOLOv5Loss
 
