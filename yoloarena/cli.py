@@ -13,6 +13,9 @@ from .errors import YoloArenaError, unknown
 USAGE = """usage: yoloarena MODE [key=value ...]
 
 modes:
+  train     train a model (random init or fine-tune from weights) -> runs/train/<name>/
+            yoloarena train model=yolov5n data=coco128.yaml epochs=100 imgsz=640 batch=16
+            yoloarena train resume=True     (continue the newest interrupted run)
   predict   run a model on images, folders, globs or videos -> runs/predict/<name>/
             yoloarena predict model=yolov5n.pt source=images/ conf=0.25 imgsz=640 save_txt=True
   val       COCO metrics of a model on a dataset split -> runs/val/<name>/
@@ -32,6 +35,13 @@ def _predict(args: dict[str, str], cfg_file: str | None) -> None:
     from .engine.predict_job import PredictConfig, run_predict
 
     run_predict(load_config(PredictConfig, args, cfg_file))
+
+
+def _train(args: dict[str, str], cfg_file: str | None) -> None:
+    from .engine.train_job import parse_train_args, run_train
+
+    cfg, hyp_overrides = parse_train_args(args, cfg_file)
+    run_train(cfg, hyp_overrides, given=set(args))
 
 
 def _val(args: dict[str, str], cfg_file: str | None) -> None:
@@ -80,6 +90,7 @@ def _version(args: dict[str, str], cfg_file: str | None) -> None:
 
 
 MODES: dict[str, Callable[[dict[str, str], str | None], Any]] = {
+    "train": _train,
     "predict": _predict,
     "val": _val,
     "check": _check,

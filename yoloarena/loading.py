@@ -45,11 +45,11 @@ def load(
             text,
         )
     else:
-        raise _not_found(text, path)
+        raise not_found_error(text, path)
     return net.to(select_device(device)).eval()
 
 
-def _not_found(text: str, path: Path) -> Exception:
+def not_found_error(text: str, path: Path) -> Exception:
     stem = path.stem
     looks_like_file = path.suffix in _WEIGHT_SUFFIXES or "/" in text or "\\" in text
     if looks_like_file:

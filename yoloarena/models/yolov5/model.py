@@ -192,6 +192,12 @@ class YOLOv5(Detector):
             gains.scaled(self.detect.nl, self.num_classes, imgsz),
         )
 
+    def on_train_start(self, data, imgsz: int, hyp: Hyp) -> None:
+        """AutoAnchor: evolve anchors that fit the labels when the current ones do not."""
+        from .autoanchor import check_anchors
+
+        check_anchors(self, data, imgsz, hyp.anchor_t)
+
     def criterion(self, output: HeadOutput, targets: BatchTargets) -> dict[str, torch.Tensor]:
         """Losses (total, box, obj, cls) of a training-mode output; total is times batch size."""
         if getattr(self, "_loss", None) is None:

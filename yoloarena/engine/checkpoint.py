@@ -1,0 +1,82 @@
+"""Training checkpoints: our weights format plus everything needed to resume exactly.
+
+`state_dict` holds the EMA weights (what inference and `yoloarena.load` use); `train` holds the
+raw model, the EMA counter, the optimiser, the epoch, the best fitness, the config, the hyp and the
+RNG states. Everything is tensors and primitives, so the file loads with weights_only=True, and it
+is written to a temporary file first and renamed, so a crash never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import WeightsError
+from ..weights import FORMAT, FORMAT_VERSION, atomic_save
+
+
+def rng_state() -> dict[str, Any]:
+    _, keys, pos, _, _ = np.random.get_state()
+    return {
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "numpy": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "numpy_pos": int(pos),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((state["python_version"], tuple(state["python"]), None))
+    keys = state["numpy"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, state["numpy_pos"], 0, 0.0))
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(
+    path: Path, model, ema, optimizer, *, epoch: int, best_fitness: float, finished: bool,
+    config: dict, hyp: dict, extra: dict | None = None,
+) -> Path:  # fmt: skip
+    meta = model.metadata()
+    obj = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "model_name": meta["model_name"],
+        "num_classes": meta["num_classes"],
+        "names": meta["names"],
+        "state_dict": {k: v.detach().clone() for k, v in ema.ema.state_dict().items()},
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "epoch": epoch,
+        "train": {
+            "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "ema_updates": ema.updates,
+            "optimizer": optimizer.state_dict(),
+            "epoch": epoch,  # last completed epoch (0-based)
+            "best_fitness": float(best_fitness),
+            "finished": finished,
+            "config": config,
+            "hyp": hyp,
+            "rng": rng_state(),
+            **(extra or {}),
+        },
+    }
+    return atomic_save(obj, path)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """A training checkpoint written by save_checkpoint (weights_only, never runs code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"checkpoint '{path}' not found")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read checkpoint '{path}': {str(e).splitlines()[0]}") from None
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT or "train" not in obj:
+        raise WeightsError(f"'{path}' holds weights only (no training state); it cannot be resumed")
+    return obj

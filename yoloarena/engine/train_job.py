@@ -1,0 +1,220 @@
+"""`yoloarena train`: build everything from the config, resume or fine-tune, run the trainer.
+
+    yoloarena train model=yolov5n data=coco128.yaml epochs=100 imgsz=640 batch=16 device=cpu
+    yoloarena train model=yolov5n.pt data=custom.yaml epochs=30     # fine-tune (any class count)
+    yoloarena train resume=True                                     # the newest interrupted run
+    yoloarena train resume=runs/train/exp/weights/last.pt epochs=150   # continue / extend
+
+Single hyperparameters go on the command line too (lr0=0.005 mosaic=0.5); hyp= names a family
+preset (scratch-low, scratch-med, scratch-high for YOLOv5) or a yaml file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import build_config, load_config, save_yaml, to_dict
+from ..data.load import load_dataset
+from ..errors import YoloArenaError, unknown
+from ..hyp import HYP_FIELDS, Hyp, get_hyp
+from ..loading import not_found_error, select_device
+from ..models.base import Detector
+from ..registry import build_model, get_entry, is_registered
+from ..weights import read_weights
+from .checkpoint import load_checkpoint
+from .predictor import check_imgsz
+from .runs import run_dir
+from .trainer import Run, Trainer
+
+LOGGER = logging.getLogger("yoloarena")
+RESUME_OVERRIDES = {"epochs", "device", "workers", "patience", "resume", "plots", "tensorboard"}
+
+
+@dataclass
+class TrainConfig:
+    model: str = "yolov5n"
+    data: str = ""
+    epochs: int = 100
+    imgsz: int | None = None  # None: the model's size
+    batch: int = 16
+    device: str = "cpu"
+    workers: int = 2
+    hyp: str = ""  # preset name or yaml; "" = the family's default
+    cos_lr: bool = False
+    rect: bool = False
+    amp: bool = True
+    patience: int = 100
+    seed: int = 0
+    fraction: float = 1.0  # use this fraction of the training images
+    resume: str = ""  # "True" (newest run) or a last.pt path
+    val: bool = True
+    plots: bool = True
+    tensorboard: bool = False
+    project: str = "runs"
+    name: str = "exp"
+    exist_ok: bool = False
+
+
+def parse_train_args(args: dict[str, str], cfg_file: str | None = None) -> tuple[TrainConfig, dict]:
+    """Split key=value arguments into TrainConfig fields and Hyp overrides."""
+    hyp_over = {k: v for k, v in args.items() if k in HYP_FIELDS}
+    rest = {k: v for k, v in args.items() if k not in HYP_FIELDS}
+    for key in rest:
+        if key not in {f.name for f in dataclasses.fields(TrainConfig)}:
+            raise unknown(
+                "train argument",
+                key,
+                [*HYP_FIELDS, *(f.name for f in dataclasses.fields(TrainConfig))],
+            )
+    return load_config(TrainConfig, rest, cfg_file), hyp_over
+
+
+def run_train(
+    cfg: TrainConfig, hyp_overrides: dict | None = None, given: set | None = None
+) -> Path:
+    """Train and return the run folder (weights/best.pt, weights/last.pt, results.csv, plots).
+
+    given: the config keys set explicitly (on resume only epochs, device, workers, patience,
+    plots and tensorboard may change; the run's other settings are kept).
+    """
+    hyp_overrides = dict(hyp_overrides or {})
+    ckpt = None
+    if cfg.resume and cfg.resume.lower() not in ("false", "0"):
+        cfg, hyp_overrides, ckpt, save_dir = _resume(cfg, hyp_overrides, given)
+    else:
+        if not cfg.data:
+            raise YoloArenaError("train needs data=<dataset .yaml or COCO .json>")
+        save_dir = run_dir(cfg.project, "train", cfg.name, cfg.exist_ok)
+    _seed(cfg.seed)
+    train_data = load_dataset(cfg.data, "train")
+    LOGGER.info("%s", train_data.report.summary().splitlines()[0])
+    if train_data.report.instances == 0:
+        raise YoloArenaError(
+            f"no labels in the training split of {cfg.data}; run `yoloarena check`"
+        )
+    val_data = load_dataset(cfg.data, "val") if cfg.val else None
+    model = _build_model(cfg.model, train_data.num_classes, train_data.names, ckpt)
+    hyp = _hyp(model, cfg, hyp_overrides)
+    imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
+    if cfg.fraction < 1:
+        train_data = _subset(train_data, cfg.fraction, cfg.seed)
+    if ckpt is None:
+        save_yaml(cfg, save_dir / "args.yaml")
+        save_yaml(hyp, save_dir / "hyp.yaml")
+    config = to_dict(cfg) | {"hyp_overrides": hyp_overrides}
+    run = Run(model, train_data, val_data, hyp, config, save_dir, cfg.epochs, imgsz, cfg.batch,
+              cfg.workers, select_device(cfg.device), cfg.seed, cfg.rect, cfg.amp, cfg.patience,
+              cfg.plots, cfg.tensorboard, ckpt)  # fmt: skip
+    if cfg.plots and ckpt is None:
+        from .train_plots import plot_labels
+
+        plot_labels(train_data, save_dir / "labels.jpg")
+    Trainer(run).train()
+    if cfg.plots and (save_dir / "results.csv").exists():
+        from .train_plots import plot_results
+
+        plot_results(save_dir / "results.csv", save_dir / "results.png")
+    LOGGER.info("results saved to %s", save_dir)
+    return save_dir
+
+
+def _hyp(model: Detector, cfg: TrainConfig, overrides: dict) -> Hyp:
+    hyp = get_hyp(model.family, cfg.hyp or None)
+    merged = {**to_dict(hyp), **overrides}
+    if cfg.cos_lr:
+        merged["schedule"] = "cosine"
+    return build_config(Hyp, merged)
+
+
+def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> Detector:
+    """A registered name (random init), or weights to fine-tune (head rebuilt if nc differs)."""
+    if ckpt is not None:
+        model = build_model(
+            ckpt["model_name"], num_classes=ckpt["num_classes"], names=ckpt["names"]
+        )
+        return model
+    if is_registered(name):
+        return build_model(name, num_classes=nc, names=names)
+    if not Path(name).is_file():
+        raise not_found_error(name, Path(name))
+    loaded = read_weights(name)
+    get_entry(loaded.model_name)
+    model = build_model(loaded.model_name, num_classes=nc, names=names)
+    own = model.state_dict()
+    fits = {k: v for k, v in loaded.state_dict.items() if k in own and own[k].shape == v.shape}
+    skipped = sorted(set(loaded.state_dict) - set(fits))
+    model.load_state_dict(fits, strict=False)
+    LOGGER.info("fine-tuning %s from %s: %d of %d tensors loaded", loaded.model_name, name,
+                len(fits), len(own))  # fmt: skip
+    if skipped:
+        LOGGER.info("  skipped (shape differs, e.g. %d classes instead of %d): %s",
+                    nc, loaded.num_classes, ", ".join(skipped))  # fmt: skip
+    return model
+
+
+def _resume(cfg: TrainConfig, hyp_overrides: dict, given: set | None):
+    path = _latest_last(cfg.project) if cfg.resume.lower() in ("true", "1") else Path(cfg.resume)
+    ckpt = load_checkpoint(path)
+    train = ckpt["train"]
+    saved = {k: v for k, v in train["config"].items() if k != "hyp_overrides"}
+    default = TrainConfig()
+    if given is None:
+        given = {
+            f.name
+            for f in dataclasses.fields(cfg)
+            if getattr(cfg, f.name) != getattr(default, f.name)
+        }
+    ignored = sorted(given - RESUME_OVERRIDES)
+    if ignored:
+        LOGGER.warning("resume keeps the run's settings; ignoring %s", ", ".join(ignored))
+    changes = {k: getattr(cfg, k) for k in given & RESUME_OVERRIDES}
+    new_cfg = build_config(TrainConfig, saved | changes | {"resume": str(path)})
+    done = train["epoch"] + 1
+    if train["finished"] and new_cfg.epochs <= done:
+        raise YoloArenaError(
+            f"{path}: training to {done} epochs is finished; pass epochs=N with N > {done} to "
+            "train further"
+        )
+    if hyp_overrides:
+        LOGGER.warning(
+            "resume keeps the run's hyperparameters; ignoring %s", ", ".join(hyp_overrides)
+        )
+    return new_cfg, train["config"].get("hyp_overrides", {}), ckpt, path.parent.parent
+
+
+def _latest_last(project: str) -> Path:
+    candidates = sorted(
+        Path(project).glob("train/*/weights/last.pt"), key=lambda p: p.stat().st_mtime
+    )
+    if not candidates:
+        raise YoloArenaError(f"resume=True found no {project}/train/*/weights/last.pt to resume")
+    return candidates[-1]
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _subset(data, fraction: float, seed: int):
+    n = max(1, int(len(data) * fraction))
+    keep = np.sort(np.random.default_rng(seed).permutation(len(data))[:n])
+    records_idx = keep.tolist()
+    counts = np.diff(data.offsets)[keep]
+    rows = np.concatenate(
+        [np.arange(data.offsets[i], data.offsets[i + 1]) for i in records_idx]
+    ).astype(int)
+    return dataclasses.replace(
+        data, files=[data.files[i] for i in records_idx], shapes=data.shapes[keep],
+        boxes=data.boxes[rows], labels=data.labels[rows], crowd=data.crowd[rows],
+        areas=data.areas[rows], offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        image_ids=data.image_ids[keep],
+    )  # fmt: skip

@@ -1,0 +1,266 @@
+"""The family-agnostic training loop.
+
+It knows a Detector only through its contract: forward -> HeadOutput, configure_criterion /
+criterion, eval_protocol, preprocess, and the optional on_train_start hook (YOLOv5 autoanchor).
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data.dataset import DetectionDataset
+from ..data.train_loader import PipelineSpec, TrainDataset, build_train_loader
+from ..errors import YoloArenaError
+from ..hyp import Hyp
+from ..models.base import Detector
+from .checkpoint import save_checkpoint, set_rng_state
+from .ema import ModelEMA
+from .optim import Schedule, build_optimizer
+from .validator import validate
+
+LOGGER = logging.getLogger("yoloarena")
+
+
+class TrainingDiverged(YoloArenaError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass
+class TrainState:
+    start_epoch: int = 0
+    best_fitness: float = -1.0
+    bad_epochs: int = 0  # epochs without improvement (early stopping)
+    history: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """What the trainer needs: built by engine/train_job.py from the config."""
+
+    model: Detector
+    train_data: DetectionDataset
+    val_data: DetectionDataset | None
+    hyp: Hyp
+    config: dict
+    save_dir: Path
+    epochs: int
+    imgsz: int
+    batch: int
+    workers: int
+    device: torch.device
+    seed: int = 0
+    rect: bool = False
+    amp: bool = True
+    patience: int = 100
+    plots: bool = True
+    tensorboard: bool = False
+    resume_from: dict | None = None  # a loaded checkpoint
+
+
+class Trainer:
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.model = run.model.to(run.device)
+        self.weights_dir = run.save_dir / "weights"
+        self.weights_dir.mkdir(parents=True, exist_ok=True)
+        spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.preprocess.rgb,
+                            run.rect, run.batch, max(run.model.stride))  # fmt: skip
+        self.dataset = TrainDataset(run.train_data, run.hyp, spec)
+        cuda = run.device.type == "cuda"
+        self.loader, self.sampler = build_train_loader(
+            self.dataset, run.batch, run.workers, pin=cuda
+        )
+        self.schedule = Schedule(run.hyp, run.epochs, len(self.loader), run.batch)
+        accumulate = self.schedule.max_accumulate
+        decay = run.hyp.weight_decay * run.batch * accumulate / run.hyp.nbs
+        self.optimizer = build_optimizer(self.model, run.hyp, decay)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=run.amp and cuda)
+        self.state = TrainState()
+        self.model.configure_criterion(run.hyp, run.imgsz)
+        if run.resume_from is None:
+            hook = getattr(self.model, "on_train_start", None)
+            if hook is not None:
+                hook(run.train_data, run.imgsz, run.hyp)
+        self.ema = ModelEMA(self.model, run.hyp.ema_decay, run.hyp.ema_tau)
+        if run.resume_from is not None:
+            self._restore(run.resume_from)
+        self.writer = _tensorboard(run.save_dir) if run.tensorboard else None
+
+    def _restore(self, ckpt: dict) -> None:
+        train = ckpt["train"]
+        self.model.load_state_dict(train["model"])
+        self.ema.ema.load_state_dict(ckpt["state_dict"])
+        self.ema.updates = train["ema_updates"]
+        self.optimizer.load_state_dict(train["optimizer"])
+        set_rng_state(train["rng"])
+        self.state.start_epoch = train["epoch"] + 1
+        self.state.best_fitness = train["best_fitness"]
+        self.state.bad_epochs = train.get("bad_epochs", 0)
+        LOGGER.info("resuming from epoch %d of %d", self.state.start_epoch + 1, self.run.epochs)
+
+    def train(self) -> TrainState:
+        run = self.run
+        LOGGER.info("training %s for %d epochs on %d images (%s), batch %d, imgsz %d -> %s",
+                    self.model.model_name, run.epochs, len(self.dataset), run.device, run.batch,
+                    run.imgsz, run.save_dir)  # fmt: skip
+        for epoch in range(self.state.start_epoch, run.epochs):
+            t0 = time.perf_counter()
+            losses = self.train_epoch(epoch)
+            metrics = self.validate_epoch(epoch)
+            fitness = 0.1 * metrics.get("AP50", 0.0) + 0.9 * metrics.get("AP", 0.0)
+            improved = fitness > self.state.best_fitness
+            if improved:
+                self.state.best_fitness, self.state.bad_epochs = fitness, 0
+            else:
+                self.state.bad_epochs += 1
+            stop = self.state.bad_epochs >= run.patience
+            finished = epoch == run.epochs - 1 or stop
+            self._save(epoch, improved, finished)
+            self._log(epoch, losses, metrics, time.perf_counter() - t0)
+            if stop:
+                LOGGER.info("early stop: no improvement for %d epochs (patience)", run.patience)
+                break
+        if self.writer is not None:
+            self.writer.close()
+        return self.state
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        model, run = self.model, self.run
+        model.train()
+        self.sampler.set_epoch(epoch)
+        nb = len(self.loader)
+        totals: dict[str, float] = {}
+        last_step = epoch * nb - 1
+        self.optimizer.zero_grad()
+        progress = _Progress(nb, f"epoch {epoch + 1}/{run.epochs}")
+        for i, (images, targets) in enumerate(self.loader):
+            ni = epoch * nb + i
+            self.schedule.apply(self.optimizer, epoch, ni)
+            x = images.to(run.device, non_blocking=True).float()
+            if model.preprocess.divisor != 1:
+                x /= model.preprocess.divisor
+            with torch.autocast(run.device.type, enabled=self.scaler.is_enabled()):
+                loss = model.criterion(model(x), targets.to(run.device))
+            if not torch.isfinite(loss["total"]):
+                raise TrainingDiverged(
+                    f"loss is {loss['total'].item()} at epoch {epoch + 1}, batch {i + 1}; training "
+                    f"stopped, the last good checkpoint is {self.weights_dir / 'last.pt'}. Try a "
+                    "lower lr0 or check the labels (`yoloarena check`)"
+                )
+            self.scaler.scale(loss["total"]).backward()
+            if ni - last_step >= self.schedule.accumulate(ni) or i == nb - 1:
+                self._step()
+                last_step = ni
+            for k, v in loss.items():
+                if k != "total":
+                    totals[k] = totals.get(k, 0.0) + float(v)
+            if run.plots and epoch == self.state.start_epoch and i < 3:
+                from .train_plots import plot_train_batch
+
+                plot_train_batch(
+                    images, targets, run.save_dir / f"train_batch{i}.jpg", model.preprocess.rgb
+                )
+            progress.update(i + 1, {k: v / (i + 1) for k, v in totals.items()})
+        progress.close()
+        return {k: v / max(nb, 1) for k, v in totals.items()}
+
+    def _step(self) -> None:
+        self.scaler.unscale_(self.optimizer)
+        if self.run.hyp.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.run.hyp.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad()
+        self.ema.update(self.model)
+
+    def validate_epoch(self, epoch: int) -> dict[str, float]:
+        run = self.run
+        if run.val_data is None:
+            return {}
+        result = validate(self.ema.ema, run.val_data, run.imgsz, run.batch * 2,
+                          half=self.scaler.is_enabled(), workers=min(run.workers, 2))  # fmt: skip
+        m = result.metrics
+        return {"AP50": m.stats["AP50"], "AP": m.stats["AP"], "precision": m.precision,
+                "recall": m.recall}  # fmt: skip
+
+    def _save(self, epoch: int, improved: bool, finished: bool) -> None:
+        run = self.run
+        extra = {"bad_epochs": self.state.bad_epochs}
+        last = save_checkpoint(
+            self.weights_dir / "last.pt", self.model, self.ema, self.optimizer, epoch=epoch,
+            best_fitness=self.state.best_fitness, finished=finished, config=run.config,
+            hyp=vars(run.hyp), extra=extra,
+        )  # fmt: skip
+        if improved:
+            best = self.weights_dir / "best.pt"
+            tmp = best.with_name(".best.pt.tmp")
+            tmp.write_bytes(last.read_bytes())
+            tmp.replace(best)
+
+    def _log(self, epoch: int, losses: dict, metrics: dict, seconds: float) -> None:
+        row = {"epoch": epoch + 1, **{f"train/{k}": v for k, v in losses.items()},
+               **{f"metrics/{k}": v for k, v in metrics.items()},
+               **{f"lr/pg{j}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)},
+               "time_s": seconds}  # fmt: skip
+        path = self.run.save_dir / "results.csv"
+        new = not path.exists()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+        if self.writer is not None:
+            for k, v in row.items():
+                if k != "epoch":
+                    self.writer.add_scalar(k, v, epoch + 1)
+        parts = [f"{k} {v:.4f}" for k, v in losses.items()] + [
+            f"{k} {v:.4f}" for k, v in metrics.items()
+        ]
+        LOGGER.info(
+            "epoch %d/%d  %s  (%.1fs)", epoch + 1, self.run.epochs, "  ".join(parts), seconds
+        )
+
+
+class _Progress:
+    """tqdm on a terminal; a few plain lines per epoch otherwise (logs stay readable)."""
+
+    def __init__(self, total: int, desc: str) -> None:
+        self.total, self.desc = total, desc
+        self.bar = None
+        self.next_line = max(total // 4, 1)
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
+
+    def update(self, done: int, losses: dict[str, float]) -> None:
+        text = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        if self.bar is not None:
+            self.bar.set_postfix_str(text, refresh=False)
+            self.bar.update(1)
+        elif done >= self.next_line and done < self.total:
+            LOGGER.info("%s %d/%d %s", self.desc, done, self.total, text)
+            self.next_line += max(self.total // 4, 1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _tensorboard(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        LOGGER.warning(
+            "tensorboard=True but tensorboard is not installed (pip install tensorboard)"
+        )
+        return None
+    return SummaryWriter(str(folder))
