@@ -75,3 +75,10 @@ def test_yolo_txt_and_coco_json_give_same_ap(coco128_yolo, coco128_json) -> None
 def test_empty_predictions_score_zero(coco128_yolo) -> None:
     result = evaluate_coco(coco128_yolo.to_coco(), [])
     assert result.stats["AP"] == 0.0 and result.per_class == []
+
+
+def test_predictions_are_not_modified(coco128_yolo) -> None:
+    preds = [{"image_id": int(coco128_yolo.image_ids[0]), "category_id": 0,
+              "bbox": [1.0, 2.0, 30.0, 40.0], "score": 0.9}]  # fmt: skip
+    evaluate_coco(coco128_yolo.to_coco(), preds)
+    assert set(preds[0]) == {"image_id", "category_id", "bbox", "score"}

@@ -54,6 +54,8 @@ class TrainConfig:
     seed: int = 0
     fraction: float = 1.0  # use this fraction of the training images
     resume: str = ""  # "True" (newest run) or a last.pt path
+    autoanchor: bool = True  # YOLOv5: evolve anchors if they fit the labels badly (not when
+    # fine-tuning a pretrained head, whose predictions are tied to its anchors)
     val: bool = True
     plots: bool = True
     tensorboard: bool = False
@@ -100,7 +102,7 @@ def run_train(
             f"no labels in the training split of {cfg.data}; run `yoloarena check`"
         )
     val_data = load_dataset(cfg.data, "val") if cfg.val else None
-    model = _build_model(cfg.model, train_data.num_classes, train_data.names, ckpt)
+    model, pretrained_head = _build_model(cfg.model, train_data.num_classes, train_data.names, ckpt)
     hyp = _hyp(model, cfg, hyp_overrides)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     if cfg.fraction < 1:
@@ -112,6 +114,9 @@ def run_train(
     run = Run(model, train_data, val_data, hyp, config, save_dir, cfg.epochs, imgsz, cfg.batch,
               cfg.workers, select_device(cfg.device), cfg.seed, cfg.rect, cfg.amp, cfg.patience,
               cfg.plots, cfg.tensorboard, ckpt)  # fmt: skip
+    run.prepare = cfg.autoanchor and not pretrained_head and ckpt is None
+    if cfg.autoanchor and pretrained_head:
+        LOGGER.info("AutoAnchor skipped: the anchors belong to the pretrained head")
     if cfg.plots and ckpt is None:
         from .train_plots import plot_labels
 
@@ -133,15 +138,17 @@ def _hyp(model: Detector, cfg: TrainConfig, overrides: dict) -> Hyp:
     return build_config(Hyp, merged)
 
 
-def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> Detector:
-    """A registered name (random init), or weights to fine-tune (head rebuilt if nc differs)."""
+def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> tuple[Detector, bool]:
+    """(model, whether its head came from pretrained weights). A registered name builds a random
+    model; a weights file is fine-tuned (layers whose shape differs, the head when the class
+    count changes, keep their fresh initialisation)."""
     if ckpt is not None:
         model = build_model(
             ckpt["model_name"], num_classes=ckpt["num_classes"], names=ckpt["names"]
         )
-        return model
+        return model, False
     if is_registered(name):
-        return build_model(name, num_classes=nc, names=names)
+        return build_model(name, num_classes=nc, names=names), False
     if not Path(name).is_file():
         raise not_found_error(name, Path(name))
     loaded = read_weights(name)
@@ -156,7 +163,7 @@ def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> Detector
     if skipped:
         LOGGER.info("  skipped (shape differs, e.g. %d classes instead of %d): %s",
                     nc, loaded.num_classes, ", ".join(skipped))  # fmt: skip
-    return model
+    return model, not skipped
 
 
 def _resume(cfg: TrainConfig, hyp_overrides: dict, given: set | None):

@@ -63,6 +63,7 @@ class Run:
     plots: bool = True
     tensorboard: bool = False
     resume_from: dict | None = None  # a loaded checkpoint
+    prepare: bool = True  # run the model's on_train_start hook (YOLOv5: AutoAnchor)
 
 
 class Trainer:
@@ -85,7 +86,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=run.amp and cuda)
         self.state = TrainState()
         self.model.configure_criterion(run.hyp, run.imgsz)
-        if run.resume_from is None:
+        if run.prepare and run.resume_from is None:
             hook = getattr(self.model, "on_train_start", None)
             if hook is not None:
                 hook(run.train_data, run.imgsz, run.hyp)

@@ -88,7 +88,7 @@ def evaluate_coco(
     if not dets:
         return EvalResult(dict.fromkeys(STAT_NAMES, 0.0))
     with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt = coco_gt.loadRes(dets)
+        coco_dt = coco_gt.loadRes([dict(d) for d in dets])  # loadRes adds fields in place
         ev = COCOeval_faster(
             coco_gt, coco_dt, "bbox", extra_calc=True, print_function=lambda *a: None
         )
