@@ -73,3 +73,19 @@ def test_info_prints_zoo(capsys) -> None:
     assert "| yolov5n | yolov5 | 640 | 1.867 | 4.468 | 28.0 |" in out
     assert "| yolov5s6 | yolov5 | 640 | 12.613 | 16.797 |" in out
     assert "| damoyolo-ns | damoyolo | 416 | 1.392 | 1.498 | 32.3 | 1.41 | 1.56 |" in out
+
+
+def test_data_synth_writes_a_loadable_dataset(tmp_path, capsys) -> None:
+    from yoloarena.data.load import load_dataset
+
+    out = tmp_path / "shapes"
+    assert main(["data", "synth", f"out={out}", "n_train=6", "n_val=2", "imgsz=96", "classes=3"]) == 0
+    ds = load_dataset(out / "data.yaml", "train")
+    assert len(ds) == 6 and ds.names == {0: "circle", 1: "square", 2: "triangle"}
+    assert ds.report.instances > 0 and not ds.report.problems
+    again = tmp_path / "again"
+    main(["data", "synth", f"out={again}", "n_train=6", "n_val=2", "imgsz=96", "classes=3"])
+    first = sorted((out / "labels" / "train").glob("*.txt"))
+    assert [p.read_text() for p in first] == [
+        (again / "labels" / "train" / p.name).read_text() for p in first
+    ]  # deterministic

@@ -24,6 +24,8 @@ modes:
             yoloarena check data=coco128.yaml
   convert   YOLO txt <-> COCO json (images are linked, not copied)
             yoloarena convert data=coco128.yaml to=coco out=coco128_json
+  data synth  write a deterministic synthetic dataset (shapes on clutter, YOLO layout)
+            yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4
   info      the model zoo: measured params and GFLOPs next to the published figures
             yoloarena info [models=yolov5n,yolov5s] [imgsz=640]
   version   print the version
@@ -42,6 +44,25 @@ def _train(args: dict[str, str], cfg_file: str | None) -> None:
 
     cfg, hyp_overrides = parse_train_args(args, cfg_file)
     run_train(cfg, hyp_overrides, given=set(args))
+
+
+def _data(args: dict[str, str], cfg_file: str | None) -> None:
+    from dataclasses import dataclass
+
+    from .data.synthetic import SynthSpec, make_synthetic
+
+    @dataclass
+    class SynthConfig:
+        out: str = "datasets/shapes"
+        n_train: int = 300
+        n_val: int = 60
+        imgsz: int = 320
+        classes: int = 4
+        seed: int = 0
+
+    cfg = load_config(SynthConfig, args, cfg_file)
+    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed)
+    print(f"synthetic dataset written: {make_synthetic(cfg.out, spec)}")
 
 
 def _val(args: dict[str, str], cfg_file: str | None) -> None:
@@ -95,6 +116,7 @@ MODES: dict[str, Callable[[dict[str, str], str | None], Any]] = {
     "val": _val,
     "check": _check,
     "convert": _convert,
+    "data": _data,
     "info": _info,
     "version": _version,
 }
@@ -135,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     _setup_logging()
     mode, rest = argv[0], argv[1:]
+    if mode == "data" and rest[:1] == ["synth"]:  # `yoloarena data synth out=...`
+        rest = rest[1:]
     try:
         if mode not in MODES:
             raise unknown("mode", mode, MODES, hint="run `yoloarena help`")
