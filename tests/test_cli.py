@@ -79,7 +79,9 @@ def test_data_synth_writes_a_loadable_dataset(tmp_path, capsys) -> None:
     from yoloarena.data.load import load_dataset
 
     out = tmp_path / "shapes"
-    assert main(["data", "synth", f"out={out}", "n_train=6", "n_val=2", "imgsz=96", "classes=3"]) == 0
+    assert (
+        main(["data", "synth", f"out={out}", "n_train=6", "n_val=2", "imgsz=96", "classes=3"]) == 0
+    )
     ds = load_dataset(out / "data.yaml", "train")
     assert len(ds) == 6 and ds.names == {0: "circle", 1: "square", 2: "triangle"}
     assert ds.report.instances > 0 and not ds.report.problems

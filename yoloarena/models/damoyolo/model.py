@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
 from ...data.coco_classes import COCO80_NAMES
+from ...structures import BatchTargets
 from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
 from .giraffe import GiraffeNeckV2
 from .head import ZeroHead
+from .loss import DamoLoss
 from .tinynas import STRUCTURES, TinyNASCSP, TinyNASMob, TinyNASRes
 
 
@@ -68,6 +71,34 @@ class DamoYolo(Detector):
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Neck outputs at strides 8, 16, 32."""
         return self.neck(self.backbone(x))
+
+    def configure_criterion(self, hyp: Any, imgsz: int) -> None:
+        """AlignedOTA + QFL/GIoU/DFL with the official weights (1.0, 2.0, 0.25)."""
+        self._loss = DamoLoss(self.num_classes, self.head.reg_max)
+
+    def flatten_levels(self, levels: list[torch.Tensor]):
+        """(class logits [B, A, C], box logits [B, A, 4, R+1], priors [A, 3] = x, y, stride)."""
+        nc, r1 = self.num_classes, self.head.reg_max + 1
+        cls, reg, priors = [], [], []
+        for level, stride in zip(levels, self.head.strides, strict=True):
+            n, _, h, w = level.shape
+            cls.append(level[:, :nc].flatten(2).transpose(1, 2))
+            reg.append(
+                level[:, nc:]
+                .reshape(n, 4, r1, h, w)
+                .permute(0, 3, 4, 1, 2)
+                .reshape(n, h * w, 4, r1)
+            )
+            points = self.head.priors(h, w, stride, level)
+            priors.append(torch.cat((points, torch.full_like(points[:, :1], float(stride))), 1))
+        return torch.cat(cls, 1), torch.cat(reg, 1), torch.cat(priors, 0)
+
+    def criterion(self, output: HeadOutput, targets: BatchTargets) -> dict[str, torch.Tensor]:
+        """Losses (total, qfl, giou, dfl) of a training-mode output."""
+        if getattr(self, "_loss", None) is None:
+            self.configure_criterion(None, self.imgsz)
+        cls, reg, priors = self.flatten_levels(output.levels)
+        return self._loss(cls, reg, priors, targets.per_image(cls.shape[0]))
 
     def forward(self, images: torch.Tensor) -> HeadOutput:
         levels = self.head(self.features(images))
