@@ -39,11 +39,21 @@ def _predict(args: dict[str, str], cfg_file: str | None) -> None:
     run_predict(load_config(PredictConfig, args, cfg_file))
 
 
-def _train(args: dict[str, str], cfg_file: str | None) -> None:
+def _train(args: dict[str, str], cfg_file: str | None) -> int | None:
+    import os
+    import subprocess
+
+    from .engine.ddp import torchrun_command
     from .engine.train_job import parse_train_args, run_train
 
     cfg, hyp_overrides = parse_train_args(args, cfg_file)
+    devices = [d for d in cfg.device.split(",") if d.strip()]
+    if len(devices) > 1 and "WORLD_SIZE" not in os.environ:  # device=0,1: one process per GPU
+        argv = [f"{k}={v}" for k, v in args.items()] + ([f"cfg={cfg_file}"] if cfg_file else [])
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(devices)}
+        return subprocess.run(torchrun_command(argv, devices), env=env).returncode
     run_train(cfg, hyp_overrides, given=set(args))
+    return None
 
 
 def _data(args: dict[str, str], cfg_file: str | None) -> None:

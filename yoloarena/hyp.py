@@ -21,16 +21,17 @@ class Hyp:
     # optimiser and schedule
     optimizer: Literal["SGD", "AdamW", "Adam"] = "SGD"
     lr0: float = 0.01
+    lr_per_image: float = 0.0  # > 0: lr0 = lr_per_image x total batch (DAMO-YOLO's rule)
     lrf: float = 0.01  # final learning rate = lr0 * lrf
     momentum: float = 0.937  # SGD momentum / Adam beta1
     weight_decay: float = 0.0005  # applied to weights only, scaled by batch * accumulate / nbs
     schedule: Literal["linear", "cosine", "cosine_flat"] = "linear"
-    no_aug_epochs: int = 0  # cosine_flat: flat final lr (and no mosaic/mixup) for the last N
+    no_aug_epochs: int = 0  # last N epochs: no mosaic, mixup or affine (cosine_flat: flat lr)
     warmup_epochs: float = 3.0
     warmup: Literal["linear", "quadratic"] = "linear"
     warmup_momentum: float = 0.8
     warmup_bias_lr: float = 0.1
-    nbs: int = 64  # nominal batch: gradients are accumulated up to it
+    nbs: int = 64  # nominal batch: gradients are accumulated up to it (0: no accumulation)
     grad_clip: float = 10.0  # max gradient norm (0: off)
     ema_decay: float = 0.9999
     ema_tau: float = 2000.0  # EMA decay ramps up as 1 - exp(-updates / tau)
@@ -50,13 +51,18 @@ class Hyp:
     hsv_v: float = 0.4
     degrees: float = 0.0
     translate: float = 0.1
-    scale: float = 0.5
+    scale: float = 0.5  # scale gain U(1 - scale, 1 + scale) ...
+    scale_range: list[float] | None = None  # ... or U(min, max) when given (DAMO: 0.1,2.0)
     shear: float = 0.0
     perspective: float = 0.0
     flipud: float = 0.0
     fliplr: float = 0.5
     mosaic: float = 1.0
     mixup: float = 0.0
+    mixup_style: Literal["yolov5", "damo"] = "yolov5"  # two mosaics, Beta(32, 32) / one image
+    mosaic_size: int = 0  # mosaic canvas side before the final resize (0: imgsz; DAMO Nano 640)
+    box_aspect_max: float = 100.0  # boxes more elongated than this are dropped after a warp
+    min_box_area: float = 0.0  # boxes of at most this many px^2 are dropped (DAMO-YOLO: 4)
     close_mosaic: int = 0  # epochs at the end without mosaic and mixup
 
     def replace(self, **changes) -> Hyp:

@@ -58,6 +58,7 @@ def mosaic4(parts: list[tuple[np.ndarray, np.ndarray]], s: int, rng: np.random.G
 def affine_matrix(
     in_hw: tuple[int, int], out_hw: tuple[int, int], rng: np.random.Generator,
     degrees: float, translate: float, scale: float, shear: float, perspective: float,
+    scale_range: list[float] | None = None,
 ) -> tuple[np.ndarray, float]:  # fmt: skip
     """3x3 matrix: centre -> perspective -> rotate/scale -> shear -> translate; and the scale."""
     centre = np.eye(3)
@@ -65,7 +66,8 @@ def affine_matrix(
     persp = np.eye(3)
     persp[2, 0], persp[2, 1] = rng.uniform(-perspective, perspective, 2)
     rot = np.eye(3)
-    s = rng.uniform(1 - scale, 1 + scale)
+    lo, hi = scale_range if scale_range else (1 - scale, 1 + scale)
+    s = rng.uniform(lo, hi)
     rot[:2] = cv2.getRotationMatrix2D(center=(0, 0), angle=rng.uniform(-degrees, degrees), scale=s)
     sh = np.eye(3)
     sh[0, 1], sh[1, 0] = (math.tan(rng.uniform(-shear, shear) * math.pi / 180) for _ in range(2))
@@ -78,10 +80,11 @@ def affine_matrix(
 def random_perspective(
     img: np.ndarray, labels: np.ndarray, rng: np.random.Generator, out_hw: tuple[int, int],
     degrees: float = 0.0, translate: float = 0.1, scale: float = 0.5, shear: float = 0.0,
-    perspective: float = 0.0,
+    perspective: float = 0.0, scale_range: list[float] | None = None, aspect_max: float = 100.0,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Warp img to out_hw and move the boxes (through their corners); weak boxes are dropped."""
-    m, s = affine_matrix(img.shape[:2], out_hw, rng, degrees, translate, scale, shear, perspective)
+    m, s = affine_matrix(img.shape[:2], out_hw, rng, degrees, translate, scale, shear, perspective,
+                         scale_range)  # fmt: skip
     size = (out_hw[1], out_hw[0])
     if perspective:
         img = cv2.warpPerspective(img, m, dsize=size, borderValue=(FILL,) * 3)
@@ -98,7 +101,7 @@ def random_perspective(
     boxes = np.stack((x.min(1), y.min(1), x.max(1), y.max(1)), 1)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, out_hw[1])
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, out_hw[0])
-    keep = box_candidates(labels[:, 1:5] * s, boxes)
+    keep = box_candidates(labels[:, 1:5] * s, boxes, ar_thr=aspect_max)
     out = np.concatenate((labels[keep, :1], boxes[keep]), 1).astype(np.float32)
     return img, out
 
@@ -122,6 +125,39 @@ def mixup(
     r = rng.beta(32.0, 32.0)
     img = (a[0].astype(np.float32) * r + b[0].astype(np.float32) * (1 - r)).astype(np.uint8)
     return img, np.concatenate((a[1], b[1]))
+
+
+def stretch(img: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resize to size x size ignoring the aspect ratio (bilinear), boxes scaled per axis."""
+    h, w = img.shape[:2]
+    out = cv2.resize(img, (size, size), interpolation=cv2.INTER_LINEAR)
+    return out, resize_labels(labels, size / w, size / h)
+
+
+def mixup_damo(
+    a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], rng: np.random.Generator
+):
+    """DAMO-YOLO mixup: image b letterboxed (top-left) into a's size, rescaled by U(0.5, 1.5),
+    flipped with p 0.5, cropped back at a random place, blended 50/50; boxes clipped and joined."""
+    img, labels = a
+    other, other_labels = b
+    s_h, s_w = img.shape[:2]
+    r = min(s_h / other.shape[0], s_w / other.shape[1]) * rng.uniform(0.5, 1.5)
+    resized = cv2.resize(other, (max(int(other.shape[1] * r), 1), max(int(other.shape[0] * r), 1)))
+    moved = resize_labels(
+        other_labels, resized.shape[1] / other.shape[1], resized.shape[0] / other.shape[0]
+    )
+    if rng.random() < 0.5:
+        resized, moved = flip(resized, moved, horizontal=True)
+    canvas = np.zeros((max(resized.shape[0], s_h), max(resized.shape[1], s_w), 3), np.uint8)
+    canvas[: resized.shape[0], : resized.shape[1]] = resized
+    y0 = int(rng.integers(0, canvas.shape[0] - s_h + 1))
+    x0 = int(rng.integers(0, canvas.shape[1] - s_w + 1))
+    crop = canvas[y0 : y0 + s_h, x0 : x0 + s_w]
+    moved = clip_labels(resize_labels(moved, 1.0, 1.0, -x0, -y0), s_w, s_h)
+    moved = moved[(moved[:, 3] > moved[:, 1]) & (moved[:, 4] > moved[:, 2])]
+    blended = (img.astype(np.float32) * 0.5 + crop.astype(np.float32) * 0.5).astype(np.uint8)
+    return blended, np.concatenate((labels, moved)).astype(np.float32)
 
 
 def augment_hsv(

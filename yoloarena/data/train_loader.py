@@ -35,6 +35,7 @@ class PipelineSpec:
     rect: bool = False  # rectangular batches, no mosaic, no shuffle
     batch: int = 16
     stride: int = 32
+    stretch: bool = False  # resize to a square ignoring the aspect ratio (DAMO-YOLO)
 
 
 class TrainDataset(Dataset):
@@ -58,31 +59,43 @@ class TrainDataset(Dataset):
         a, b = self.offsets[i], self.offsets[i + 1]
         return self.rows[a:b][self.keep[a:b]]
 
-    def load_resized(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """The image with its long side at imgsz (linear interpolation) and its labels."""
+    def load_resized(self, i: int, size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The image at size (default imgsz) and its labels: long side to size (letterbox
+        families), or stretched to size x size (stretch families); bilinear."""
+        size = size or self.spec.imgsz
         img = read_image(str(self.files[i]))
         h0, w0 = img.shape[:2]
-        r = self.spec.imgsz / max(h0, w0)
-        if r != 1:
-            img = cv2.resize(img, (int(w0 * r), int(h0 * r)), interpolation=cv2.INTER_LINEAR)
+        if self.spec.stretch:
+            new = (size, size)
+        else:
+            r = size / max(h0, w0)
+            new = (int(w0 * r), int(h0 * r))
+        if new != (w0, h0):
+            img = cv2.resize(img, new, interpolation=cv2.INTER_LINEAR)
         h, w = img.shape[:2]
         return img, A.resize_labels(self.labels(i), w / w0, h / h0)
 
-    def mosaic_epoch(self, epoch: int) -> bool:
-        return not self.spec.rect and epoch < self.spec.epochs - self.hyp.close_mosaic
+    def augmenting(self, epoch: int) -> tuple[bool, bool]:
+        """(mosaic and mixup allowed, affine allowed) in this epoch."""
+        last = self.spec.epochs - epoch
+        no_aug = last <= self.hyp.no_aug_epochs
+        mosaic = not self.spec.rect and not no_aug and last > self.hyp.close_mosaic
+        return mosaic, not no_aug
 
     def __getitem__(self, key: int) -> tuple[torch.Tensor, np.ndarray]:
         epoch, index = divmod(int(key), self.n)
         rng = np.random.default_rng([self.spec.seed, epoch, index])
         hyp = self.hyp
-        if self.mosaic_epoch(epoch) and rng.random() < hyp.mosaic:
+        mosaic_ok, affine_ok = self.augmenting(epoch)
+        if mosaic_ok and rng.random() < hyp.mosaic:
             img, labels = self._mosaic(index, rng)
             if rng.random() < hyp.mixup:
-                img, labels = A.mixup(
-                    (img, labels), self._mosaic(int(rng.integers(self.n)), rng), rng
-                )
+                img, labels = self._mixup(img, labels, rng)
         else:
-            img, labels = self._plain(index, rng)
+            img, labels = self._plain(index, rng, affine_ok)
+        if hyp.min_box_area > 0 and len(labels):
+            area = (labels[:, 3] - labels[:, 1]) * (labels[:, 4] - labels[:, 2])
+            labels = labels[area > hyp.min_box_area]
         img = A.augment_hsv(img, rng, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v)
         if rng.random() < hyp.flipud:
             img, labels = A.flip(img, labels, horizontal=False)
@@ -95,25 +108,48 @@ class TrainDataset(Dataset):
         )
 
     def _mosaic(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        s = self.spec.imgsz
+        """Four images on a 2s canvas, warped back to s x s (s = mosaic_size or imgsz), then
+        resized to imgsz when the mosaic is built larger (DAMO-YOLO Nano)."""
+        s = self.hyp.mosaic_size or self.spec.imgsz
         picks = [index, *rng.integers(0, self.n, 3).tolist()]
         rng.shuffle(picks)
-        canvas, labels = A.mosaic4([self.load_resized(i) for i in picks], s, rng)
-        return self._warp(canvas, labels, rng, (s, s))
+        canvas, labels = A.mosaic4([self.load_resized(i, s) for i in picks], s, rng)
+        img, labels = self._warp(canvas, labels, rng, (s, s))
+        if s != self.spec.imgsz:
+            img, labels = A.stretch(img, labels, self.spec.imgsz)
+        return img, labels
 
-    def _plain(self, index: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _mixup(self, img: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+        if self.hyp.mixup_style == "damo":
+            if not len(labels):
+                return img, labels
+            with_boxes = np.flatnonzero(np.diff(self.offsets) > 0)
+            other = int(with_boxes[rng.integers(len(with_boxes))]) if len(with_boxes) else 0
+            raw = read_image(str(self.files[other]))
+            return A.mixup_damo((img, labels), (raw, self.labels(other)), rng)
+        return A.mixup((img, labels), self._mosaic(int(rng.integers(self.n)), rng), rng)
+
+    def _plain(self, index: int, rng: np.random.Generator, affine: bool = True):
         img, labels = self.load_resized(index)
-        shape = self.rect_shapes[index] if self.rect_shapes is not None else (self.spec.imgsz,) * 2
-        boxed, info = letterbox(img, shape, scaleup=True)
-        (sx, sy), (px, py) = info.scale_xy, info.pad_xy
-        labels = A.resize_labels(labels, sx, sy, px, py)
-        return self._warp(boxed, labels, rng, boxed.shape[:2])
+        if self.spec.stretch:
+            shape = (self.spec.imgsz, self.spec.imgsz)
+        else:
+            shape = (
+                self.rect_shapes[index] if self.rect_shapes is not None else (self.spec.imgsz,) * 2
+            )
+            img, info = letterbox(img, shape, scaleup=True)
+            (sx, sy), (px, py) = info.scale_xy, info.pad_xy
+            labels = A.resize_labels(labels, sx, sy, px, py)
+        if not affine:
+            return img, labels
+        return self._warp(img, labels, rng, tuple(shape))
 
     def _warp(self, img: np.ndarray, labels: np.ndarray, rng: np.random.Generator, out_hw):
         h = self.hyp
         return A.random_perspective(
-            img, labels, rng, out_hw, h.degrees, h.translate, h.scale, h.shear, h.perspective
-        )
+            img, labels, rng, out_hw, h.degrees, h.translate, h.scale, h.shear, h.perspective,
+            scale_range=h.scale_range, aspect_max=h.box_aspect_max,
+        )  # fmt: skip
 
 
 def rect_train_shapes(shapes_hw: np.ndarray, spec: PipelineSpec) -> np.ndarray:

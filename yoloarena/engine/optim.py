@@ -59,20 +59,29 @@ class Schedule:
 
     def __init__(self, hyp: Hyp, epochs: int, iters_per_epoch: int, batch: int) -> None:
         self.hyp, self.epochs, self.nb, self.batch = hyp, epochs, iters_per_epoch, batch
-        self.warmup_iters = (
-            max(round(hyp.warmup_epochs * iters_per_epoch), 100) if hyp.warmup_epochs > 0 else 0
-        )
-        self.max_accumulate = max(round(hyp.nbs / batch), 1)
+        iters = hyp.warmup_epochs * iters_per_epoch
+        if hyp.warmup_epochs <= 0:
+            self.warmup_iters = 0
+        elif hyp.warmup == "quadratic":  # DAMO-YOLO: exactly the warmup epochs
+            self.warmup_iters = round(iters)
+        else:  # YOLOv5: at least 100 iterations
+            self.warmup_iters = max(round(iters), 100)
+        self.max_accumulate = max(round(hyp.nbs / batch), 1) if hyp.nbs > 0 else 1
 
-    def factor(self, epoch: int) -> float:
-        """Learning-rate multiplier of an epoch (1 at the start, lrf at the end)."""
-        h, e, total = self.hyp, epoch, max(self.epochs, 1)
+    def factor(self, epoch: float) -> float:
+        """Learning-rate multiplier (1 at the start, lrf at the end).
+
+        linear and cosine change once per epoch (YOLOv5); cosine_flat changes every iteration,
+        from the end of warmup to the start of the last no_aug_epochs, then stays (DAMO-YOLO).
+        """
+        h, total = self.hyp, max(self.epochs, 1)
         if h.schedule == "linear":
-            return (1 - e / total) * (1.0 - h.lrf) + h.lrf
+            return (1 - int(epoch) / total) * (1.0 - h.lrf) + h.lrf
         if h.schedule == "cosine":
-            return ((1 - math.cos(e * math.pi / total)) / 2) * (h.lrf - 1) + 1
-        span = max(total - h.no_aug_epochs, 1)  # cosine to lrf, then flat for the last epochs
-        e = min(e, span)
+            return ((1 - math.cos(int(epoch) * math.pi / total)) / 2) * (h.lrf - 1) + 1
+        start = self.warmup_iters / max(self.nb, 1)
+        span = max(total - h.no_aug_epochs - start, 1e-9)
+        e = min(max(epoch - start, 0.0), span)
         return ((1 - math.cos(e * math.pi / span)) / 2) * (h.lrf - 1) + 1
 
     def accumulate(self, ni: int) -> int:
@@ -86,7 +95,7 @@ class Schedule:
     def apply(self, optimizer: torch.optim.Optimizer, epoch: int, ni: int) -> None:
         """Set lr (and momentum) of every group for global iteration ni in epoch."""
         h = self.hyp
-        target = h.lr0 * self.factor(epoch)
+        target = h.lr0 * self.factor(ni / max(self.nb, 1) if h.schedule == "cosine_flat" else epoch)
         for j, group in enumerate(optimizer.param_groups):
             lr, momentum = target, h.momentum
             if ni <= self.warmup_iters and self.warmup_iters:

@@ -16,6 +16,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,10 +25,11 @@ from ..config import build_config, load_config, save_yaml, to_dict
 from ..data.load import load_dataset
 from ..errors import YoloArenaError, unknown
 from ..hyp import HYP_FIELDS, Hyp, get_hyp
-from ..loading import not_found_error, select_device
+from ..loading import load, not_found_error, select_device
 from ..models.base import Detector
 from ..registry import build_model, get_entry, is_registered
 from ..weights import read_weights
+from . import ddp
 from .checkpoint import load_checkpoint
 from .predictor import check_imgsz
 from .runs import run_dir
@@ -54,6 +56,10 @@ class TrainConfig:
     seed: int = 0
     fraction: float = 1.0  # use this fraction of the training images
     resume: str = ""  # "True" (newest run) or a last.pt path
+    teacher: str = ""  # weights (or a registered name) of a model to distil into this one
+    distill: Literal["cwd"] = "cwd"  # channel-wise distillation of the neck outputs
+    distill_weight: float = 1.0  # times the cosine schedule 1.0 -> 0.1
+    sync_bn: bool = False  # SyncBatchNorm across GPUs under DDP
     autoanchor: bool = True  # YOLOv5: evolve anchors if they fit the labels badly (not when
     # fine-tuning a pretrained head, whose predictions are tied to its anchors)
     val: bool = True
@@ -84,16 +90,38 @@ def run_train(
     """Train and return the run folder (weights/best.pt, weights/last.pt, results.csv, plots).
 
     given: the config keys set explicitly (on resume only epochs, device, workers, patience,
-    plots and tensorboard may change; the run's other settings are kept).
+    plots and tensorboard may change; the run's other settings are kept). Under torchrun every
+    process calls this; rank 0 logs and writes.
     """
-    hyp_overrides = dict(hyp_overrides or {})
+    info = ddp.from_environment(cfg.device)
+    level = LOGGER.level
+    if info is not None and not info.main:
+        LOGGER.setLevel(logging.WARNING)
+    try:
+        run = _prepare(cfg, dict(hyp_overrides or {}), given, info)
+        Trainer(run).train()
+        if (info is None or info.main) and run.plots and (run.save_dir / "results.csv").exists():
+            from .train_plots import plot_results
+
+            plot_results(run.save_dir / "results.csv", run.save_dir / "results.png")
+        LOGGER.info("results saved to %s", run.save_dir)
+        return run.save_dir
+    finally:
+        LOGGER.setLevel(level)
+        ddp.cleanup()
+
+
+def _prepare(cfg: TrainConfig, hyp_overrides: dict, given: set | None, info) -> Run:
+    """Resolve resume, load the data and the model, and describe the run."""
+    main = info is None or info.main
     ckpt = None
     if cfg.resume and cfg.resume.lower() not in ("false", "0"):
         cfg, hyp_overrides, ckpt, save_dir = _resume(cfg, hyp_overrides, given)
     else:
         if not cfg.data:
             raise YoloArenaError("train needs data=<dataset .yaml or COCO .json>")
-        save_dir = run_dir(cfg.project, "train", cfg.name, cfg.exist_ok)
+        save_dir = run_dir(cfg.project, "train", cfg.name, cfg.exist_ok) if main else None
+        save_dir = Path(ddp.broadcast(str(save_dir), info))
     _seed(cfg.seed)
     train_data = load_dataset(cfg.data, "train")
     LOGGER.info("%s", train_data.report.summary().splitlines()[0])
@@ -107,35 +135,35 @@ def run_train(
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     if cfg.fraction < 1:
         train_data = _subset(train_data, cfg.fraction, cfg.seed)
-    if ckpt is None:
+    if ckpt is None and main:
         save_yaml(cfg, save_dir / "args.yaml")
         save_yaml(hyp, save_dir / "hyp.yaml")
-    config = to_dict(cfg) | {"hyp_overrides": hyp_overrides}
-    run = Run(model, train_data, val_data, hyp, config, save_dir, cfg.epochs, imgsz, cfg.batch,
-              cfg.workers, select_device(cfg.device), cfg.seed, cfg.rect, cfg.amp, cfg.patience,
-              cfg.plots, cfg.tensorboard, ckpt)  # fmt: skip
-    run.prepare = cfg.autoanchor and not pretrained_head and ckpt is None
+        if cfg.plots:
+            from .train_plots import plot_labels
+
+            plot_labels(train_data, save_dir / "labels.jpg")
     if cfg.autoanchor and pretrained_head:
         LOGGER.info("AutoAnchor skipped: the anchors belong to the pretrained head")
-    if cfg.plots and ckpt is None:
-        from .train_plots import plot_labels
-
-        plot_labels(train_data, save_dir / "labels.jpg")
-    Trainer(run).train()
-    if cfg.plots and (save_dir / "results.csv").exists():
-        from .train_plots import plot_results
-
-        plot_results(save_dir / "results.csv", save_dir / "results.png")
-    LOGGER.info("results saved to %s", save_dir)
-    return save_dir
+    device = info.device if info is not None else select_device(cfg.device)
+    return Run(
+        model, train_data, val_data, hyp, to_dict(cfg) | {"hyp_overrides": hyp_overrides},
+        save_dir, cfg.epochs, imgsz, cfg.batch, cfg.workers, device, cfg.seed, cfg.rect, cfg.amp,
+        cfg.patience, cfg.plots, cfg.tensorboard, ckpt,
+        prepare=cfg.autoanchor and not pretrained_head and ckpt is None,
+        teacher=load(cfg.teacher) if cfg.teacher else None, distill_weight=cfg.distill_weight,
+        dist=info, sync_bn=cfg.sync_bn,
+    )  # fmt: skip
 
 
 def _hyp(model: Detector, cfg: TrainConfig, overrides: dict) -> Hyp:
-    hyp = get_hyp(model.family, cfg.hyp or None)
+    hyp = get_hyp(model.family, cfg.hyp or model.default_hyp)
     merged = {**to_dict(hyp), **overrides}
     if cfg.cos_lr:
         merged["schedule"] = "cosine"
-    return build_config(Hyp, merged)
+    hyp = build_config(Hyp, merged)
+    if hyp.lr_per_image > 0 and "lr0" not in overrides:  # lr scaled with the total batch
+        hyp = hyp.replace(lr0=hyp.lr_per_image * cfg.batch)
+    return hyp
 
 
 def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> tuple[Detector, bool]:

@@ -21,7 +21,10 @@ from ..data.train_loader import PipelineSpec, TrainDataset, build_train_loader
 from ..errors import YoloArenaError
 from ..hyp import Hyp
 from ..models.base import Detector
+from . import ddp
 from .checkpoint import save_checkpoint, set_rng_state
+from .ddp import DistInfo
+from .distill import CWDistiller, distill_weight, neck_channels, teacher_input
 from .ema import ModelEMA
 from .optim import Schedule, build_optimizer
 from .validator import validate
@@ -64,25 +67,41 @@ class Run:
     tensorboard: bool = False
     resume_from: dict | None = None  # a loaded checkpoint
     prepare: bool = True  # run the model's on_train_start hook (YOLOv5: AutoAnchor)
+    teacher: Detector | None = None  # distil this model's neck features into the student
+    distill_weight: float = 1.0
+    dist: DistInfo | None = None  # set under torchrun
+    sync_bn: bool = False
 
 
 class Trainer:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.model = run.model.to(run.device)
+        self.main = run.dist is None or run.dist.main
+        self.world = run.dist.world if run.dist else 1
+        if run.batch % self.world:
+            raise YoloArenaError(
+                f"batch={run.batch} must be a multiple of the {self.world} processes"
+            )
         self.weights_dir = run.save_dir / "weights"
         self.weights_dir.mkdir(parents=True, exist_ok=True)
         spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.preprocess.rgb,
-                            run.rect, run.batch, max(run.model.stride))  # fmt: skip
+                            run.rect, run.batch, max(run.model.stride),
+                            stretch=run.model.preprocess.resize == "stretch")  # fmt: skip
         self.dataset = TrainDataset(run.train_data, run.hyp, spec)
         cuda = run.device.type == "cuda"
+        rank = run.dist.rank if run.dist else 0
         self.loader, self.sampler = build_train_loader(
-            self.dataset, run.batch, run.workers, pin=cuda
+            self.dataset, run.batch // self.world, run.workers, rank, self.world, pin=cuda
         )
         self.schedule = Schedule(run.hyp, run.epochs, len(self.loader), run.batch)
+        self.distiller = self._distiller(run)
+        trainable = nn.ModuleList([self.model, *([self.distiller] if self.distiller else [])])
         accumulate = self.schedule.max_accumulate
-        decay = run.hyp.weight_decay * run.batch * accumulate / run.hyp.nbs
-        self.optimizer = build_optimizer(self.model, run.hyp, decay)
+        decay = run.hyp.weight_decay
+        if run.hyp.nbs > 0:  # decay scaled to the nominal batch (YOLOv5)
+            decay *= run.batch * accumulate / run.hyp.nbs
+        self.optimizer = build_optimizer(trainable, run.hyp, decay)
         self.scaler = torch.amp.GradScaler("cuda", enabled=run.amp and cuda)
         self.state = TrainState()
         self.model.configure_criterion(run.hyp, run.imgsz)
@@ -93,7 +112,20 @@ class Trainer:
         self.ema = ModelEMA(self.model, run.hyp.ema_decay, run.hyp.ema_tau)
         if run.resume_from is not None:
             self._restore(run.resume_from)
-        self.writer = _tensorboard(run.save_dir) if run.tensorboard else None
+        self.net = ddp.wrap(self.model, run.dist, run.sync_bn)  # what the forward pass goes through
+        self.distill_net = ddp.wrap(self.distiller, run.dist) if self.distiller else None
+        self.writer = _tensorboard(run.save_dir) if run.tensorboard and self.main else None
+
+    def _distiller(self, run: Run) -> CWDistiller | None:
+        if run.teacher is None:
+            return None
+        teacher = run.teacher.to(run.device).eval()
+        teacher.requires_grad_(False)
+        s_ch = neck_channels(self.model, run.imgsz, run.device)
+        t_ch = neck_channels(teacher, run.imgsz, run.device)
+        LOGGER.info("distilling %s (neck %s) into %s (neck %s)", teacher.model_name, t_ch,
+                    self.model.model_name, s_ch)  # fmt: skip
+        return CWDistiller(s_ch, t_ch).to(run.device)
 
     def _restore(self, ckpt: dict) -> None:
         train = ckpt["train"]
@@ -105,13 +137,19 @@ class Trainer:
         self.state.start_epoch = train["epoch"] + 1
         self.state.best_fitness = train["best_fitness"]
         self.state.bad_epochs = train.get("bad_epochs", 0)
+        if self.distiller is not None and "distiller" in train:
+            self.distiller.load_state_dict(train["distiller"])
         LOGGER.info("resuming from epoch %d of %d", self.state.start_epoch + 1, self.run.epochs)
 
     def train(self) -> TrainState:
         run = self.run
-        LOGGER.info("training %s for %d epochs on %d images (%s), batch %d, imgsz %d -> %s",
-                    self.model.model_name, run.epochs, len(self.dataset), run.device, run.batch,
-                    run.imgsz, run.save_dir)  # fmt: skip
+        if self.main:
+            where = (
+                f"{run.device}" if self.world == 1 else f"{self.world} processes, {run.device.type}"
+            )
+            LOGGER.info("training %s for %d epochs on %d images (%s), batch %d, imgsz %d -> %s",
+                        self.model.model_name, run.epochs, len(self.dataset), where, run.batch,
+                        run.imgsz, run.save_dir)  # fmt: skip
         for epoch in range(self.state.start_epoch, run.epochs):
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
@@ -124,10 +162,12 @@ class Trainer:
                 self.state.bad_epochs += 1
             stop = self.state.bad_epochs >= run.patience
             finished = epoch == run.epochs - 1 or stop
-            self._save(epoch, improved, finished)
-            self._log(epoch, losses, metrics, time.perf_counter() - t0)
+            if self.main:
+                self._save(epoch, improved, finished)
+                self._log(epoch, losses, metrics, time.perf_counter() - t0)
             if stop:
-                LOGGER.info("early stop: no improvement for %d epochs (patience)", run.patience)
+                if self.main:
+                    LOGGER.info("early stop: no improvement for %d epochs (patience)", run.patience)
                 break
         if self.writer is not None:
             self.writer.close()
@@ -141,7 +181,7 @@ class Trainer:
         totals: dict[str, float] = {}
         last_step = epoch * nb - 1
         self.optimizer.zero_grad()
-        progress = _Progress(nb, f"epoch {epoch + 1}/{run.epochs}")
+        progress = _Progress(nb, f"epoch {epoch + 1}/{run.epochs}", enabled=self.main)
         for i, (images, targets) in enumerate(self.loader):
             ni = epoch * nb + i
             self.schedule.apply(self.optimizer, epoch, ni)
@@ -149,7 +189,7 @@ class Trainer:
             if model.preprocess.divisor != 1:
                 x /= model.preprocess.divisor
             with torch.autocast(run.device.type, enabled=self.scaler.is_enabled()):
-                loss = model.criterion(model(x), targets.to(run.device))
+                loss = self._loss(x, targets.to(run.device), ni, nb)
             if not torch.isfinite(loss["total"]):
                 raise TrainingDiverged(
                     f"loss is {loss['total'].item()} at epoch {epoch + 1}, batch {i + 1}; training "
@@ -163,7 +203,7 @@ class Trainer:
             for k, v in loss.items():
                 if k != "total":
                     totals[k] = totals.get(k, 0.0) + float(v)
-            if run.plots and epoch == self.state.start_epoch and i < 3:
+            if run.plots and self.main and epoch == self.state.start_epoch and i < 3:
                 from .train_plots import plot_train_batch
 
                 plot_train_batch(
@@ -173,10 +213,29 @@ class Trainer:
         progress.close()
         return {k: v / max(nb, 1) for k, v in totals.items()}
 
+    def _loss(self, x: torch.Tensor, targets, ni: int, nb: int) -> dict[str, torch.Tensor]:
+        model, run = self.model, self.run
+        if self.distiller is None:
+            loss = model.criterion(self.net(x), targets)
+        else:
+            out, feats = self.net(x, return_features=True)
+            loss = model.criterion(out, targets)
+            with torch.no_grad():
+                t_feats = run.teacher.features(teacher_input(x, model, run.teacher))
+            d = self.distill_net(feats, t_feats)
+            w = distill_weight(ni, run.epochs * nb)
+            loss["total"] = loss["total"] + run.distill_weight * w * d
+            loss["distill"], loss["distill_w"] = d.detach(), torch.tensor(w)
+        if self.world > 1:  # DDP averages gradients: x world sums them, as one big batch would
+            loss["total"] = loss["total"] * self.world
+        return loss
+
     def _step(self) -> None:
         self.scaler.unscale_(self.optimizer)
-        if self.run.hyp.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.run.hyp.grad_clip)
+        clip = self.run.hyp.grad_clip or (30.0 if self.distiller is not None else 0.0)
+        if clip > 0:
+            params = [p for g in self.optimizer.param_groups for p in g["params"]]
+            nn.utils.clip_grad_norm_(params, max_norm=clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad()
@@ -186,8 +245,9 @@ class Trainer:
         run = self.run
         if run.val_data is None:
             return {}
-        result = validate(self.ema.ema, run.val_data, run.imgsz, run.batch * 2,
-                          half=self.scaler.is_enabled(), workers=min(run.workers, 2))  # fmt: skip
+        result = validate(self.ema.ema, run.val_data, run.imgsz, run.batch * 2 // self.world,
+                          half=self.scaler.is_enabled(), workers=min(run.workers, 2),
+                          dist=run.dist)  # fmt: skip
         m = result.metrics
         return {"AP50": m.stats["AP50"], "AP": m.stats["AP"], "precision": m.precision,
                 "recall": m.recall}  # fmt: skip
@@ -195,6 +255,10 @@ class Trainer:
     def _save(self, epoch: int, improved: bool, finished: bool) -> None:
         run = self.run
         extra = {"bad_epochs": self.state.bad_epochs}
+        if self.distiller is not None:
+            extra["distiller"] = {
+                k: v.detach().clone() for k, v in self.distiller.state_dict().items()
+            }
         last = save_checkpoint(
             self.weights_dir / "last.pt", self.model, self.ema, self.optimizer, epoch=epoch,
             best_fitness=self.state.best_fitness, finished=finished, config=run.config,
@@ -233,11 +297,11 @@ class Trainer:
 class _Progress:
     """tqdm on a terminal; a few plain lines per epoch otherwise (logs stay readable)."""
 
-    def __init__(self, total: int, desc: str) -> None:
-        self.total, self.desc = total, desc
+    def __init__(self, total: int, desc: str, enabled: bool = True) -> None:
+        self.total, self.desc, self.enabled = total, desc, enabled
         self.bar = None
         self.next_line = max(total // 4, 1)
-        if sys.stderr.isatty():
+        if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
@@ -247,7 +311,7 @@ class _Progress:
         if self.bar is not None:
             self.bar.set_postfix_str(text, refresh=False)
             self.bar.update(1)
-        elif done >= self.next_line and done < self.total:
+        elif self.enabled and done >= self.next_line and done < self.total:
             LOGGER.info("%s %d/%d %s", self.desc, done, self.total, text)
             self.next_line += max(self.total // 4, 1)
 

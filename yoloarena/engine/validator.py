@@ -25,6 +25,7 @@ from ..eval.confusion import ConfusionMatrix
 from ..models.base import Detector, EvalProtocol
 from ..ops.letterbox import eval_letterbox, rect_batches, unletterbox
 from ..structures import LetterboxInfo
+from .ddp import DistInfo, broadcast, gather
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -100,8 +101,13 @@ def validate(
     protocol: EvalProtocol | None = None,
     half: bool = False,
     workers: int = 2,
+    dist: DistInfo | None = None,
 ) -> ValResult:
-    """Predict every image of dataset under protocol and score the predictions with COCO eval."""
+    """Predict every image of dataset under protocol and score the predictions with COCO eval.
+
+    Under DDP every rank predicts a share of the batches; rank 0 scores all predictions and
+    every rank gets the metrics.
+    """
     proto = protocol or model.eval_protocol
     if model.num_classes != dataset.num_classes:
         raise YoloArenaError(
@@ -114,6 +120,8 @@ def validate(
     preds: list[dict] = []
     t = dict.fromkeys(("data", "forward", "nms"), 0.0)
     jobs = _batches(dataset, model, imgsz, batch, proto)
+    if dist is not None:
+        jobs = jobs[dist.rank :: dist.world]
     tick = time.perf_counter()
     for x, infos, idx in _prefetch(
         jobs, lambda i, s: _load_batch(dataset, i, s, model, imgsz), workers
@@ -135,8 +143,14 @@ def validate(
         tick = time.perf_counter()
         t["nms"] += tick - t1
         t["forward"] += t1 - t0
+    if dist is not None:
+        preds = [p for part in gather(preds, dist) for p in part]
+        confusion.matrix = sum(gather(confusion.matrix, dist))
     t0 = time.perf_counter()
-    metrics = evaluate_coco(dataset.to_coco(), preds, dataset.image_ids.tolist())
+    metrics = None
+    if dist is None or dist.main:
+        metrics = evaluate_coco(dataset.to_coco(), preds, dataset.image_ids.tolist())
+    metrics = broadcast(metrics, dist)
     t["scoring"] = time.perf_counter() - t0
     return ValResult(metrics, preds, confusion, vars(proto) | {"imgsz": imgsz}, t, len(dataset))
 

@@ -81,6 +81,7 @@ class Detector(nn.Module):
     family: ClassVar[str] = ""
     predict_defaults: ClassVar[PostprocessDefaults] = PostprocessDefaults()
     eval_protocol: ClassVar[EvalProtocol] = EvalProtocol()
+    default_hyp: str | None = None  # the family's training preset for this model (None: default)
 
     def __init__(
         self,
@@ -99,8 +100,20 @@ class Detector(nn.Module):
         self.model_name = ""
         self.deployed = False
 
-    def forward(self, images: torch.Tensor) -> HeadOutput:  # pragma: no cover - abstract
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover
+        """Neck outputs, finest level first (strides 8, 16, 32, ...)."""
         raise NotImplementedError
+
+    def head_output(self, feats: list[torch.Tensor]) -> HeadOutput:  # pragma: no cover
+        """The head on neck outputs: raw levels, decoded too in eval mode."""
+        raise NotImplementedError
+
+    def forward(self, images: torch.Tensor, return_features: bool = False):
+        """HeadOutput of images; with return_features, (HeadOutput, neck outputs) for distillation
+        (one call, so it also works through DistributedDataParallel)."""
+        feats = self.features(images)
+        out = self.head_output(feats)
+        return (out, feats) if return_features else out
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """model(tensor) runs forward; model(path | array | PIL | list, ...) runs predict."""

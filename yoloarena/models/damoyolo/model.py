@@ -67,6 +67,8 @@ class DamoYolo(Detector):
         self.head.initialize()
         if variant.nano:
             self.eval_protocol = EvalProtocol(conf=0.03, iou=0.65, max_det=500, rect=False)
+        presets = {"T": "damo-t", "Ns": "damo-ns", "Nm": "damo-nano", "Nl": "damo-nano"}
+        self.default_hyp = presets.get(variant.structure, "damo-sml")
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Neck outputs at strides 8, 16, 32."""
@@ -100,8 +102,8 @@ class DamoYolo(Detector):
         cls, reg, priors = self.flatten_levels(output.levels)
         return self._loss(cls, reg, priors, targets.per_image(cls.shape[0]))
 
-    def forward(self, images: torch.Tensor) -> HeadOutput:
-        levels = self.head(self.features(images))
+    def head_output(self, feats: list[torch.Tensor]) -> HeadOutput:
+        levels = self.head(feats)
         if self.training:
             return HeadOutput(levels)
         scores, boxes = self.head.decode(levels)

@@ -205,8 +205,8 @@ class YOLOv5(Detector):
         self._loss.anchors = self.detect.anchors  # follows .to(device) and autoanchor
         return self._loss(output.levels, targets.normalized_rows())
 
-    def forward(self, images: torch.Tensor) -> HeadOutput:
-        levels = self.detect(self.features(images))
+    def head_output(self, feats: list[torch.Tensor]) -> HeadOutput:
+        levels = self.detect(feats)
         if self.training:
             return HeadOutput(levels)
         boxes, obj, cls = self.detect.decode(levels)
