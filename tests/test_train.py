@@ -119,3 +119,16 @@ def test_unknown_train_argument_suggests() -> None:
         parse_train_args({"lr": "0.1"})
     cfg, hyp = parse_train_args({"epochs": "5", "mosaic": "0.5", "model": "yolov5s"})
     assert cfg.epochs == 5 and cfg.model == "yolov5s" and hyp == {"mosaic": "0.5"}
+
+
+def test_tensorboard_logs_every_epoch(tmp_path) -> None:
+    pytest.importorskip("tensorboard", reason="the [log] extra (tensorboard) is not installed")
+    data = make_synthetic(tmp_path / "d", SynthSpec(n_train=8, n_val=4, imgsz=64, classes=2))
+    cfg = TrainConfig(model="damoyolo-ns", data=str(data), epochs=2, imgsz=64, batch=4, workers=0,
+                      project=str(tmp_path), name="tb", plots=False, tensorboard=True)  # fmt: skip
+    run = run_train(cfg)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run)).Reload()
+    assert [e.step for e in events.Scalars("train/qfl")] == [1, 2]
+    assert "metrics/AP50" in events.Tags()["scalars"]
