@@ -154,3 +154,19 @@ def test_check_cli(bad, tmp_path, capsys) -> None:
     assert "train: 9 images (2 backgrounds, 4 dropped), 10 instances" in err
     report = json.loads((tmp_path / "check" / "c" / "report.json").read_text())
     assert len(report) == 2 and report[0]["images"] == 9
+
+
+def test_read_only_dataset_gets_its_cache_elsewhere(tmp_path, monkeypatch) -> None:
+    data = make_bad_dataset(tmp_path / "ro")
+    monkeypatch.delenv("YOLOARENA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    labels_parent = data["yaml"].parent / "labels"
+    labels_parent.chmod(0o555)
+    try:
+        load_dataset(data["yaml"], "train")
+        assert not list(labels_parent.glob("*.npz"))
+        assert list((tmp_path / "home" / ".cache" / "yoloarena").glob("train-*.yoloarena.npz"))
+    finally:
+        labels_parent.chmod(0o755)
+    load_dataset(data["yaml"], "train")  # writable again: next to the labels
+    assert (labels_parent / "train.yoloarena.npz").is_file()

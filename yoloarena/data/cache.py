@@ -26,12 +26,22 @@ VERSION = "1"
 
 
 def cache_path(images: list[str]) -> Path:
+    """Next to the labels; under $YOLOARENA_CACHE_DIR when set, or under ~/.cache/yoloarena when
+    the dataset folder is read-only (no write permission bits, even for root)."""
     folder = label_path_for(images[0]).parent
     override = os.environ.get("YOLOARENA_CACHE_DIR")
-    if override:
-        digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
-        return Path(override) / f"{folder.name}-{digest}.yoloarena.npz"
-    return folder.parent / f"{folder.name}.yoloarena.npz"
+    if not override and _writable(folder.parent):
+        return folder.parent / f"{folder.name}.yoloarena.npz"
+    base = Path(override) if override else Path.home() / ".cache" / "yoloarena"
+    digest = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
+    return base / f"{folder.name}-{digest}.yoloarena.npz"
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        return bool(folder.stat().st_mode & 0o222) and os.access(folder, os.W_OK)
+    except OSError:
+        return False
 
 
 def cache_key(images: list[str], num_classes: int) -> str:

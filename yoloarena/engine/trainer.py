@@ -76,7 +76,8 @@ class Run:
 class Trainer:
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.model = run.model.to(run.device)
+        # channels-last memory: about 20% faster convolutions on CPU (oneDNN) and GPU (cuDNN)
+        self.model = run.model.to(run.device, memory_format=torch.channels_last)
         self.main = run.dist is None or run.dist.main
         self.world = run.dist.world if run.dist else 1
         if run.batch % self.world:
@@ -119,7 +120,7 @@ class Trainer:
     def _distiller(self, run: Run) -> CWDistiller | None:
         if run.teacher is None:
             return None
-        teacher = run.teacher.to(run.device).eval()
+        teacher = run.teacher.to(run.device, memory_format=torch.channels_last).eval()
         teacher.requires_grad_(False)
         s_ch = neck_channels(self.model, run.imgsz, run.device)
         t_ch = neck_channels(teacher, run.imgsz, run.device)
@@ -185,7 +186,7 @@ class Trainer:
         for i, (images, targets) in enumerate(self.loader):
             ni = epoch * nb + i
             self.schedule.apply(self.optimizer, epoch, ni)
-            x = images.to(run.device, non_blocking=True).float()
+            x = images.to(run.device, non_blocking=True, memory_format=torch.channels_last).float()
             if model.preprocess.divisor != 1:
                 x /= model.preprocess.divisor
             with torch.autocast(run.device.type, enabled=self.scaler.is_enabled()):
