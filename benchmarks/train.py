@@ -119,6 +119,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="alternation rounds (>= 2 flips order)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    p.add_argument(
+        "--extra-models",
+        nargs="*",
+        default=["damoyolo-t"],
+        help="more of our models to train after each yolov5n pair (ours only: the official "
+        "DAMO-YOLO trainer needs CUDA); reported against our yolov5n with their GFLOPs",
+    )
     p.add_argument("--interval", type=float, default=0.2, help="seconds between memory samples")
     p.add_argument("--timeout", type=float, default=1200, help="seconds per training run")
     p.add_argument(
@@ -351,8 +358,10 @@ class Result:
     extra: dict[str, list[float]] = field(default_factory=dict)  # other per-epoch times
 
 
-def run_ours(yaml_path: Path, project: Path, mode: str, args: argparse.Namespace) -> Result:
-    cmd = [sys.executable, "-c", LAUNCHER, "module", "yoloarena", "", "train", f"model={MODEL}",
+def run_ours(
+    yaml_path: Path, project: Path, mode: str, args: argparse.Namespace, model: str = MODEL
+) -> Result:
+    cmd = [sys.executable, "-c", LAUNCHER, "module", "yoloarena", "", "train", f"model={model}",
            f"data={yaml_path}", f"epochs={args.epochs}", f"imgsz={IMGSZ}", f"batch={BATCH}",
            f"workers={WORKERS}", "device=cpu", "plots=False", f"project={project}",
            "exist_ok=True", f"val={mode == 'full'}"]  # fmt: skip
@@ -363,7 +372,8 @@ def run_ours(yaml_path: Path, project: Path, mode: str, args: argparse.Namespace
         seconds = [float(row["time_s"]) for row in csv.DictReader(f)]
     start = next((t for t, s in watched.lines if OURS_START.match(s)), 0.0)
     ends = [t for t, s in watched.lines if OURS_EPOCH.match(s)]
-    return finish(Result("ours", mode, seconds, start, ends, watched), args.epochs)
+    side = "ours" if model == MODEL else model
+    return finish(Result(side, mode, seconds, start, ends, watched), args.epochs)
 
 
 def run_official(
@@ -494,13 +504,15 @@ def bench_rounds(yaml_path: Path, off, tmp: Path, args: argparse.Namespace) -> l
     for i in range(args.rounds):
         for mode in args.modes:
             sides = ["ours", "official"] if off is not None else ["ours"]
-            for side in in_turn(sides, i):
+            for side in [*in_turn(sides, i), *args.extra_models]:
                 print(f"  round {i + 1}/{args.rounds}: {mode} {side} ...", file=sys.stderr,
                       flush=True)  # fmt: skip
                 project = tmp / "runs" / f"{side}-{mode}-{i + 1}"
                 project.mkdir(parents=True)
                 if side == "ours":
                     results.append(run_ours(yaml_path, project, mode, args))
+                elif side != "official":
+                    results.append(run_ours(yaml_path, project, mode, args, side))
                 else:
                     results.append(run_official(off, yaml_path, project, mode, args))
     return results
@@ -539,6 +551,8 @@ def print_header(args: argparse.Namespace, images: int, off_note: str) -> None:
     print(f"  rounds: {args.rounds}, per mode ours and official back to back, the order flipped "
           "every other round; medians")  # fmt: skip
     print(f"  official: {off_note}")
+    if args.extra_models:
+        print(f"  also ours only: {', '.join(args.extra_models)} (same settings)")
     print(f"  {load_note()} (at the start)\n", flush=True)
 
 
@@ -581,6 +595,38 @@ TARGETS = {
 }
 
 
+def print_extra(name: str, mode: str, results: list[Result], images: int) -> None:
+    """Another of our models next to our yolov5n: figures, ratios, and the GFLOPs ratio."""
+    from yoloarena.bench.stats import count_flops
+    from yoloarena.registry import build_model
+
+    rows = {side: [summary(r, images) for r in results if r.mode == mode and r.side == side]
+            for side in (name, "ours")}  # fmt: skip
+    gflops = {m: count_flops(build_model(m).train(), IMGSZ) / 1e9 for m in (name, MODEL)}
+    print(f"{name} vs our {MODEL} ({mode}; the official DAMO-YOLO trainer cannot train on CPU, "
+          f"so no official column), medians over {len(rows[name])} rounds")  # fmt: skip
+    print(f"  {'':<40} {name:>9} {MODEL:>9} {'ratio':>8}")
+    print(f"  {'GFLOPs at ' + str(IMGSZ) + ' (training form)':<40} {num(gflops[name])} "
+          f"{num(gflops[MODEL])} {ratio(gflops[name], gflops[MODEL])}")  # fmt: skip
+    last = f"RSS main, end of epoch {len(results[0].seconds)}"
+    keys = (
+        "images/s all epochs",
+        "peak RSS main, whole run (VmHWM)",
+        "peak RSS main+workers, epochs",
+        "RSS main, end of epoch 1",
+        last,
+        "run wall time, s",
+    )
+    for key in keys:
+        a = statistics.median(s[key] for s in rows[name])
+        b = statistics.median(s[key] for s in rows["ours"])
+        print(f"  {key:<40} {num(a)} {num(b)} {ratio(a, b)}")
+    rate = {k: statistics.median(s["images/s all epochs"] for s in v) for k, v in rows.items()}
+    print(f"  GFLOP/s of training (3x forward FLOPs x images/s): "
+          f"{3 * gflops[name] * rate[name]:.1f} {name}, "
+          f"{3 * gflops[MODEL] * rate['ours']:.1f} {MODEL}\n")  # fmt: skip
+
+
 def print_runs(results: list[Result]) -> None:
     """Every run: its epoch times, the RSS at its epoch ends, its wall time."""
     print("every run (epoch times in s; RSS main/main+workers at the epoch ends in MB):")
@@ -604,6 +650,8 @@ def print_pairs(results: list[Result], images: int) -> None:
     rates: dict[tuple[str, int], dict[str, float]] = {}
     seen: dict[tuple[str, str], int] = {}
     for r in results:
+        if r.side not in ("ours", "official"):
+            continue
         n = seen[r.mode, r.side] = seen.get((r.mode, r.side), 0) + 1
         rates.setdefault((r.mode, n), {})[r.side] = throughput(r, images)["images/s all epochs"]
     for (mode, n), pair in rates.items():
@@ -634,6 +682,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     for mode in args.modes:
         print_mode(mode, results, images)
+        for name in args.extra_models:
+            print_extra(name, mode, results, images)
     print_runs(results)
     print_pairs(results, images)
     busy = [r for r in results if r.watched.other_load > BUSY]

@@ -20,6 +20,9 @@ modes:
             yoloarena predict model=yolov5n.pt source=images/ conf=0.25 imgsz=640 save_txt=True
   val       COCO metrics of a model on a dataset split -> runs/val/<name>/
             yoloarena val model=yolov5n.pt data=coco128.yaml imgsz=640 batch=32 conf=0.001 iou=0.6
+  export    write ONNX / OpenVINO / TorchScript / TensorRT, checked against PyTorch
+            yoloarena export model=yolov5n.pt format=onnx imgsz=640 dynamic=True nms=False
+            (then model=yolov5n.onnx works in predict and val)
   check     scan a dataset and report every problem by file -> runs/check/<name>/
             yoloarena check data=coco128.yaml
   convert   YOLO txt <-> COCO json (images are linked, not copied)
@@ -81,6 +84,12 @@ def _val(args: dict[str, str], cfg_file: str | None) -> None:
     run_val(load_config(ValConfig, args, cfg_file))
 
 
+def _export(args: dict[str, str], cfg_file: str | None) -> None:
+    from .engine.export_job import ExportConfig, run_export
+
+    run_export(load_config(ExportConfig, args, cfg_file))
+
+
 def _check(args: dict[str, str], cfg_file: str | None) -> int:
     from .engine.data_jobs import CheckConfig, run_check
 
@@ -124,6 +133,7 @@ MODES: dict[str, Callable[[dict[str, str], str | None], Any]] = {
     "train": _train,
     "predict": _predict,
     "val": _val,
+    "export": _export,
     "check": _check,
     "convert": _convert,
     "data": _data,

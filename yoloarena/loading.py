@@ -24,12 +24,17 @@ def load(
 ) -> Detector:
     """A Detector in eval mode.
 
-    model: a registered name ("yolov5n": random weights, with a warning) or a weights file
-    (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint). num_classes builds a
+    model: a registered name ("yolov5n": random weights, with a warning), a weights file
+    (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), or an exported file
+    (.onnx, .torchscript, .engine, an OpenVINO folder), run by its own runtime. num_classes builds a
     registered model with another class count. Nothing is ever downloaded.
     """
     text = str(model)
     path = Path(text).expanduser()
+    if path.exists() and _exported(path):
+        from .export.runtime import load_exported
+
+        return load_exported(path, select_device(device))
     if path.is_file():
         net = load_weights(path)
         if num_classes is not None and num_classes != net.num_classes:
@@ -47,6 +52,12 @@ def load(
     else:
         raise not_found_error(text, path)
     return net.to(select_device(device)).eval()
+
+
+def _exported(path: Path) -> bool:
+    from .export.runtime import backend_of
+
+    return backend_of(path.parent if path.suffix == ".xml" else path) is not None
 
 
 def not_found_error(text: str, path: Path) -> Exception:

@@ -176,6 +176,13 @@ class Detector(nn.Module):
         self.deployed = True
         return self.eval()
 
+    def export(self, format: str = "onnx", **kwargs: Any) -> Any:
+        """Export to format (onnx, openvino, torchscript, engine) and check the file against
+        PyTorch; returns the path. Keyword arguments: see yoloarena.export.export_model."""
+        from ..export import export_model
+
+        return export_model(self, format, **kwargs).path
+
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device

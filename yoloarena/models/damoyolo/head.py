@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class Scale(nn.Module):
@@ -34,7 +35,8 @@ class Integral(nn.Module):
 
     def forward(self, probs: torch.Tensor) -> torch.Tensor:
         """[..., 4, reg_max + 1] probabilities -> [..., 4] distances in bins."""
-        return probs @ self.project.to(probs.dtype)
+        # a 2-D weight (not a 1-D vector): OpenVINO's MatMul fusion rejects a vector operand
+        return F.linear(probs, self.project.to(probs.dtype)[None]).squeeze(-1)
 
 
 class ZeroHead(nn.Module):
