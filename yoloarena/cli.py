@@ -23,6 +23,11 @@ modes:
   export    write ONNX / OpenVINO / TorchScript / TensorRT, checked against PyTorch
             yoloarena export model=yolov5n.pt format=onnx imgsz=640 dynamic=True nms=False
             (then model=yolov5n.onnx works in predict and val)
+  benchmark params, GFLOPs, latency per backend (and mAP with data=) -> runs/benchmark/<name>/
+            yoloarena benchmark models=yolov5n,damoyolo-t imgsz=640 backends=torch,onnx,openvino
+  compare   train (or take weights), validate under one protocol, benchmark, report
+            yoloarena compare            (built-in synthetic data: the demo)
+            yoloarena compare data=my.yaml models=yolov5n,damoyolo-t epochs=100 imgsz=640
   check     scan a dataset and report every problem by file -> runs/check/<name>/
             yoloarena check data=coco128.yaml
   convert   YOLO txt <-> COCO json (images are linked, not copied)
@@ -90,6 +95,18 @@ def _export(args: dict[str, str], cfg_file: str | None) -> None:
     run_export(load_config(ExportConfig, args, cfg_file))
 
 
+def _benchmark(args: dict[str, str], cfg_file: str | None) -> None:
+    from .bench.benchmark import BenchmarkConfig, run_benchmark
+
+    run_benchmark(load_config(BenchmarkConfig, args, cfg_file))
+
+
+def _compare(args: dict[str, str], cfg_file: str | None) -> None:
+    from .bench.compare import CompareConfig, run_compare
+
+    run_compare(load_config(CompareConfig, args, cfg_file))
+
+
 def _check(args: dict[str, str], cfg_file: str | None) -> int:
     from .engine.data_jobs import CheckConfig, run_check
 
@@ -134,6 +151,8 @@ MODES: dict[str, Callable[[dict[str, str], str | None], Any]] = {
     "predict": _predict,
     "val": _val,
     "export": _export,
+    "benchmark": _benchmark,
+    "compare": _compare,
     "check": _check,
     "convert": _convert,
     "data": _data,

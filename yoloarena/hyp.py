@@ -71,6 +71,23 @@ class Hyp:
 
 _PRESETS: dict[str, dict[str, Hyp]] = {}
 _DEFAULT: dict[str, str] = {}
+_SHORT: dict[str, dict] = {}
+SHORT = "short"  # hyp=short: the model's own preset, adapted to a few epochs on a small dataset
+
+
+def register_short(family: str, overrides: dict) -> None:
+    """The changes that turn a family's presets into its `short` variant (tiny data, few
+    epochs: the built-in compare demo)."""
+    _SHORT[family] = dict(overrides)
+
+
+def model_hyp(family: str, name: str | None, model_default: str | None) -> Hyp:
+    """The Hyp a model trains with: the named preset or yaml, `short`, or the model's default."""
+    if name == SHORT:
+        if family not in _SHORT:
+            raise unknown(f"hyp preset for {family}", name, _PRESETS.get(family, {}))
+        return get_hyp(family, model_default).replace(**_SHORT[family])
+    return get_hyp(family, name or model_default)
 
 
 def register_hyp(family: str, name: str, hyp: Hyp, default: bool = False) -> None:
@@ -80,7 +97,7 @@ def register_hyp(family: str, name: str, hyp: Hyp, default: bool = False) -> Non
 
 
 def hyp_names(family: str) -> list[str]:
-    return list(_PRESETS.get(family, {}))
+    return list(_PRESETS.get(family, {})) + ([SHORT] if family in _SHORT else [])
 
 
 def get_hyp(family: str, name: str | None = None) -> Hyp:

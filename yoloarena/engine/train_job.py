@@ -24,7 +24,7 @@ import torch
 from ..config import build_config, load_config, save_yaml, to_dict
 from ..data.load import load_dataset
 from ..errors import YoloArenaError, unknown
-from ..hyp import HYP_FIELDS, Hyp, get_hyp
+from ..hyp import HYP_FIELDS, Hyp, model_hyp
 from ..loading import load, not_found_error, select_device
 from ..models.base import Detector
 from ..registry import build_model, get_entry, is_registered
@@ -156,7 +156,7 @@ def _prepare(cfg: TrainConfig, hyp_overrides: dict, given: set | None, info) -> 
 
 
 def _hyp(model: Detector, cfg: TrainConfig, overrides: dict) -> Hyp:
-    hyp = get_hyp(model.family, cfg.hyp or model.default_hyp)
+    hyp = model_hyp(model.family, cfg.hyp, model.default_hyp)
     merged = {**to_dict(hyp), **overrides}
     if cfg.cos_lr:
         merged["schedule"] = "cosine"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...hyp import Hyp, register_hyp
+from ...hyp import Hyp, register_hyp, register_short
 
 # SGD (Nesterov) at 0.01 per 64 images, quadratic warmup over 5 epochs, cosine to 5% then flat
 # for the last 16 epochs without mosaic/mixup/affine, EMA 0.9998, no gradient clipping and no
@@ -26,3 +26,9 @@ register_hyp("damoyolo", "damo-sml", BASE, default=True)
 register_hyp("damoyolo", "damo-t", T)
 register_hyp("damoyolo", "damo-nano", NANO)
 register_hyp("damoyolo", "damo-ns", NANO_S)
+# hyp=short, on top of each model's preset: AdamW, light mosaic built at the training size, no
+# mixup, scale U(0.5, 1.5), one warmup epoch, three closing epochs without augmentation.
+# Measured on the 200-image shapes set at 160, 20 epochs: T AP50 0.34, Ns 0.42.
+register_short("damoyolo", {"optimizer": "AdamW", "lr0": 0.002, "weight_decay": 0.0005,
+                            "warmup_epochs": 1.0, "no_aug_epochs": 3, "scale_range": [0.5, 1.5],
+                            "mixup": 0.0, "mosaic": 0.5, "mosaic_size": 0})  # fmt: skip

@@ -1,0 +1,103 @@
+"""Charts of a benchmark or comparison: AP vs latency (one series per family, the Pareto front
+marked), mean PR curves of several models on one plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+FAMILY_STYLE = {"yolov5": ("tab:blue", "o"), "damoyolo": ("tab:orange", "s")}
+FAMILY_LABEL = {"yolov5": "YOLOv5", "damoyolo": "DAMO-YOLO"}
+
+
+def latency_backend(rows: list[dict]) -> str | None:
+    """The backend the chart uses: onnx when measured for all, else the first common one."""
+    common = [b for b in rows[0]["latency"] if all(b in r["latency"] for r in rows)] if rows else []
+    return "onnx" if "onnx" in common else (common[0] if common else None)
+
+
+def accuracy(rows: list[dict]) -> tuple[str, list[float | None]]:
+    """Measured AP when any model has it, else published mAP; never a mix of the two."""
+    if any(r.get("metrics") for r in rows):
+        return "AP50-95 measured here", [(r.get("metrics") or {}).get("AP") for r in rows]
+    published = [(r.get("published") or {}).get("map50_95") for r in rows]
+    return "published mAP50-95 (COCO, official READMEs)", published
+
+
+def pareto(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both latency (lower) and AP (higher)."""
+    keep = []
+    for i, (x, y) in enumerate(points):
+        beaten = any(
+            (x2 <= x and y2 >= y) and (x2 < x or y2 > y)
+            for j, (x2, y2) in enumerate(points)
+            if j != i
+        )
+        if not beaten:
+            keep.append(i)
+    return keep
+
+
+def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
+    backend = latency_backend(rows)
+    ylabel, ys = accuracy(rows)
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    pts, idx = [], []
+    for i, (r, y) in enumerate(zip(rows, ys, strict=True)):
+        if backend and y is not None:
+            pts.append((r["latency"][backend]["median_ms"], float(y)))
+            idx.append(i)
+    for family in dict.fromkeys(rows[i]["family"] for i in idx):
+        color, marker = FAMILY_STYLE.get(family, ("tab:green", "^"))
+        sel = sorted((pts[k], rows[idx[k]]["model"]) for k in range(len(idx))
+                     if rows[idx[k]]["family"] == family)  # fmt: skip
+        xs, ys_f = [p[0][0] for p in sel], [p[0][1] for p in sel]
+        ax.plot(xs, ys_f, marker=marker, color=color, label=FAMILY_LABEL.get(family, family))
+        for (x, y), name in sel:
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    front = pareto(pts)
+    if len(front) > 1 or (front and len(pts) > 1):
+        fx = sorted(pts[k] for k in front)
+        ax.plot(*zip(*fx, strict=True), linestyle="--", color="grey", linewidth=1,
+                label="Pareto front")  # fmt: skip
+    if not pts:
+        ax.text(0.5, 0.5, "no accuracy figures to plot", ha="center", transform=ax.transAxes)
+    ax.set_xlabel(f"latency, ms per image ({backend or '-'}, model only, measured here)")
+    ax.set_ylabel(ylabel)
+    ax.set_title("Accuracy vs latency (up and left is better)")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_pr_curves(curves: dict[str, np.ndarray], path: str | Path) -> Path:
+    """Class-mean precision vs recall at IoU 0.5, one line per model."""
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    recall = np.linspace(0, 1, 101)
+    for name, curve in curves.items():
+        c = np.asarray(curve, dtype=float)
+        ax.plot(recall, c, linewidth=2, label=f"{name} (area {c.mean():.3f})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Recall")
+    ax.set_ylabel("Precision")
+    ax.set_title("Precision-recall at IoU 0.5 (mean over classes)")
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

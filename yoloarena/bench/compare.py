@@ -1,0 +1,246 @@
+"""`yoloarena compare`: train each model with its family's recipe (or take given weights),
+validate all under one pinned protocol, benchmark them, and write report.md and report.html.
+
+    yoloarena compare                                  # the demo: built-in synthetic data
+    yoloarena compare data=my.yaml models=yolov5n,damoyolo-t epochs=100 imgsz=640
+    yoloarena compare data=my.yaml models=runs/train/exp/weights/best.pt,damoyolo_T.pth
+
+Resumable: each model's results are kept in runs/compare/<name>/models/<model>/result.json and
+reused when the settings match; an interrupted training continues from its last.pt. Delete a
+model's folder (or pass fresh=True) to redo it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..config import save_yaml, to_dict
+from ..errors import YoloArenaError
+from ..registry import is_registered
+from .benchmark import PINNED, BenchmarkConfig, model_row, timing_images
+from .environment import environment
+
+LOGGER = logging.getLogger("yoloarena")
+BUILTIN = "builtin:shapes"  # the default data: a generated shapes dataset
+
+
+@dataclass
+class CompareConfig:
+    data: str = ""  # "" -> the built-in synthetic shapes dataset (generated once)
+    models: list[str] = field(default_factory=lambda: ["yolov5n", "damoyolo-ns"])
+    epochs: int | None = None  # None: 20 on the built-in data, 100 otherwise
+    imgsz: int | None = None  # None: 160 on the built-in data, 640 otherwise
+    batch: int | None = None  # None: 8 on the built-in data, 16 otherwise
+    hyp: str = ""  # "" -> each family's recipe (its `short` variant on the built-in data)
+    backends: str = "torch,onnx"
+    runs: int = 20
+    device: str = "cpu"
+    workers: int = 2
+    samples: int = 4  # val images shown with every model's predictions
+    project: str = "runs"
+    name: str = "exp"
+    fresh: bool = False  # start over instead of continuing a previous compare of this name
+
+
+@dataclass
+class Settings:
+    """What a model's results depend on; results are reused only when these match."""
+
+    data: str
+    epochs: int
+    imgsz: int
+    batch: int
+    hyp: str
+    backends: str
+    protocol: dict
+
+    def key(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+
+def builtin_data(project: Path) -> Path:
+    """The built-in dataset: 200 train / 50 val images of 3 shape classes at 160 (deterministic)."""
+    from ..data.synthetic import SynthSpec, make_synthetic
+
+    spec = SynthSpec(n_train=200, n_val=50, imgsz=160, classes=3, seed=0)
+    folder = project / "data" / "shapes-160"
+    yaml_path = folder / "data.yaml"
+    if not yaml_path.is_file():
+        LOGGER.info("generating the built-in synthetic dataset in %s", folder)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        make_synthetic(tmp, spec)
+        shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    return yaml_path
+
+
+def settings_of(cfg: CompareConfig, data: str) -> Settings:
+    builtin = not cfg.data
+    return Settings(
+        data=data,
+        epochs=cfg.epochs or (20 if builtin else 100),
+        imgsz=cfg.imgsz or (160 if builtin else 640),
+        batch=cfg.batch or (8 if builtin else 16),
+        hyp=cfg.hyp or ("short" if builtin else ""),
+        backends=cfg.backends,
+        protocol=asdict(PINNED),
+    )
+
+
+def model_key(spec: str) -> str:
+    """A folder name for a model given as a registered name or a weights file."""
+    if is_registered(spec):
+        return spec
+    p = Path(spec)
+    parent = p.parent.parent.name if p.parent.name == "weights" else p.parent.name
+    return f"{parent}-{p.stem}" if parent else p.stem
+
+
+def run_compare(cfg: CompareConfig) -> Path:
+    from .report import write_report
+
+    out = Path(cfg.project) / "compare" / cfg.name
+    if cfg.fresh and out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = cfg.data or str(builtin_data(Path(cfg.project)))
+    settings = settings_of(cfg, data)
+    save_yaml(cfg, out / "args.yaml")
+    LOGGER.info("compare: %s on %s at %d; protocol conf %g, iou %g, max_det %d",
+                ", ".join(cfg.models), data, settings.imgsz, PINNED.conf, PINNED.iou,
+                PINNED.max_det)  # fmt: skip
+    results = [compare_one(spec, cfg, settings, out) for spec in cfg.models]
+    env = environment(cfg.device)
+    md, html = write_report(out, results, settings, env, to_dict(cfg))
+    print(f"report: {html.resolve()}\n        {md.resolve()}")
+    return out
+
+
+def compare_one(spec: str, cfg: CompareConfig, settings: Settings, out: Path) -> dict:
+    key = model_key(spec)
+    folder = out / "models" / key
+    done = folder / "result.json"
+    if done.is_file():
+        result = json.loads(done.read_text())
+        if result.get("settings_key") == settings.key():
+            LOGGER.info("compare: %s done in a previous run (%s); reusing it", spec, done)
+            return result
+        LOGGER.info("compare: %s has results for other settings; redoing it", spec)
+    shutil.rmtree(folder, ignore_errors=True)
+    weights, train_dir = _weights(spec, cfg, settings, out)
+    result = _evaluate(spec, key, weights, train_dir, cfg, settings, folder)
+    tmp = done.with_name("result.json.tmp")
+    tmp.write_text(json.dumps(result, indent=1, default=float))
+    os.replace(tmp, done)  # a model counts as done only once its whole result is written
+    return result
+
+
+def _weights(spec: str, cfg: CompareConfig, settings: Settings, project: Path):
+    """The weights to evaluate: a given file, or the best.pt of a (resumed) training run."""
+    if not is_registered(spec):
+        if not Path(spec).is_file():
+            raise YoloArenaError(f"models: '{spec}' is neither a registered model nor a file")
+        return spec, None
+    from ..engine.train_job import TrainConfig, run_train
+
+    run = project / "train" / model_key(spec)
+    best, last = run / "weights" / "best.pt", run / "weights" / "last.pt"
+    if best.is_file() and _finished(run, settings.epochs):
+        LOGGER.info("compare: %s already trained (%s)", spec, run)
+        return str(best), run
+    train = TrainConfig(model=spec, data=settings.data, epochs=settings.epochs,
+                        imgsz=settings.imgsz, batch=settings.batch, device=cfg.device,
+                        workers=cfg.workers, hyp=settings.hyp, project=str(project),
+                        name=model_key(spec), exist_ok=True, plots=True)  # fmt: skip
+    if last.is_file():
+        LOGGER.info("compare: continuing the interrupted training of %s", spec)
+        train.resume = str(last)
+    elif run.exists():
+        shutil.rmtree(run)
+    run_dir = run_train(train)
+    return str(run_dir / "weights" / "best.pt"), run_dir
+
+
+def _finished(run: Path, epochs: int) -> bool:
+    import csv
+
+    results = run / "results.csv"
+    if not results.is_file():
+        return False
+    with results.open() as f:
+        return len(list(csv.DictReader(f))) >= epochs
+
+
+def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Path) -> dict:
+    from ..data.load import load_dataset
+    from ..engine.validator import validate
+    from ..loading import load
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(settings.data, "val")
+    model = load(weights, device=cfg.device).deploy()
+    val = validate(model, dataset, settings.imgsz, 16, PINNED, workers=cfg.workers)
+    m = val.metrics
+    mean_pr = m.pr_curves.mean(0).tolist() if m.pr_curves is not None and len(m.pr_curves) else []
+    samples = _samples(model, dataset, cfg.samples, settings.imgsz, folder)
+    bench = BenchmarkConfig(imgsz=settings.imgsz, backends=settings.backends, device=cfg.device,
+                            runs=cfg.runs)  # fmt: skip
+    images = [dataset.load_image(i) for i in _sample_ids(len(dataset), 4)] or timing_images("")
+    row = model_row(spec, model, bench, images, {**m.stats, "protocol": val.protocol})
+    curves = train_dir / "results.png" if train_dir else None
+    return {
+        **row,
+        "key": key,
+        "settings": asdict(settings),
+        "settings_key": settings.key(),
+        "weights": str(weights),
+        "trained": train_dir is not None,
+        "train_dir": str(train_dir) if train_dir else None,
+        "train_curves": str(curves) if curves and curves.is_file() else None,
+        "precision": m.precision,
+        "recall": m.recall,
+        "best_conf": m.best_conf,
+        "per_class": m.per_class,
+        "pr_curve": mean_pr,
+        "samples": samples,
+        "names": {str(k): v for k, v in dataset.names.items()},
+    }
+
+
+def _sample_ids(n: int, k: int) -> list[int]:
+    return sorted({int(i) for i in np.linspace(0, n - 1, k)}) if n and k else []
+
+
+def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
+    """The same k val images for every model: predictions drawn at conf 0.25."""
+    from ..plotting import draw_detections
+
+    out = []
+    for i in _sample_ids(len(dataset), k):
+        img = dataset.load_image(i)
+        res = model.predict(img, imgsz=imgsz, conf=0.25)[0]
+        texts = [f"{model.names[int(c)]} {s:.2f}" for c, s in zip(res.labels, res.scores,
+                                                                    strict=True)]  # fmt: skip
+        drawn = draw_detections(img, res.boxes.numpy(), res.labels.numpy(), texts)
+        path = folder / "samples" / f"{i:05d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        gt = folder.parent.parent / "ground_truth" / f"{i:05d}.jpg"
+        if not gt.is_file():  # the same for every model: drawn once
+            t = dataset.targets(i)
+            names = [dataset.names[int(c)] for c in t.labels]
+            gt.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(gt), draw_detections(img, t.boxes, t.labels, names))
+        out.append({"index": i, "file": dataset.files[i], "image": str(path),
+                    "ground_truth": str(gt), "detections": len(res.scores)})  # fmt: skip
+    return out

@@ -1,0 +1,84 @@
+"""Markdown tables of benchmark rows: measured columns, and the published ones kept apart."""
+
+from __future__ import annotations
+
+_WHERE = {
+    "yolov5": "YOLOv5 v7.0 README: PyTorch CPU b1 on a Colab Pro Xeon (AWS p3.2xlarge)",
+    "damoyolo": "DAMO-YOLO README: T/S/M/L TensorRT FP16 on a T4 (model only); Nano OpenVINO "
+    "FP16 on an Intel 8163 CPU at 416",
+}
+
+
+def fmt(value, digits: int = 1) -> str:
+    """A table cell; None, "" and COCO's -1 (no ground truth of that kind) become "-"."""
+    if value is None or value == "" or (isinstance(value, float) and value == -1.0):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
+    backends = list(dict.fromkeys(b for r in rows for b in r["latency"]))
+    head = ["model", "family", "weights", "size", "params (M)", "GFLOPs"]
+    head += [f"{b} ms (p90)" for b in backends] + [f"{b} e2e ms" for b in backends]
+    if with_map is None:
+        with_map = any(r.get("metrics") for r in rows)
+    if with_map:
+        head += ["AP50-95", "AP50"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
+    for r in rows:
+        cells = [r["model"], r["family"], _short(r["weights"]), str(r["imgsz"]),
+                 f"{r['params'] / 1e6:.3f}", f"{r['gflops']:.2f}"]  # fmt: skip
+        for b in backends:
+            lat = r["latency"].get(b)
+            cells.append(f"{lat['median_ms']:.1f} ({lat['p90_ms']:.1f})" if lat else "-")
+        for b in backends:
+            lat = r["latency"].get(b)
+            cells.append(f"{lat['e2e_median_ms']:.1f}" if lat else "-")
+        if with_map:
+            m = r.get("metrics") or {}
+            cells += [fmt(m.get("AP"), 4), fmt(m.get("AP50"), 4)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def published_table(rows: list[dict]) -> str:
+    head = "| model | published mAP50-95 (COCO val2017) | published latency ms | published params (M) | published GFLOPs |"  # noqa: E501
+    lines = [head, "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        p = r.get("published") or {}
+        if not p:
+            continue
+        latency = p.get("cpu_b1_ms", p.get("latency_ms"))
+        gflops = p.get("gflops_640", p.get("gflops"))
+        lines.append(f"| {r['model_name']} | {fmt(p.get('map50_95'))} | {fmt(latency, 2)} | "
+                     f"{fmt(p.get('params_m'))} | {fmt(gflops)} |")  # fmt: skip
+    families = sorted({r["family"] for r in rows if r.get("published")})
+    notes = [f"- {f}: {_WHERE[f]}" for f in families if f in _WHERE]
+    return "\n".join([*lines, "", *notes]) if len(lines) > 2 else ""
+
+
+def results_markdown(rows: list[dict], env_line: str, chart: str | None) -> str:
+    parts = [
+        "# yoloarena benchmark",
+        "",
+        f"Measured here: {env_line}.",
+        "",
+        "Latency: median (p90) ms per image at batch 1, square input of the size shown, fp32; "
+        "model only (the network on a ready tensor) and end to end (`predict` on an image: "
+        "decode, resize, network, NMS, mapping back). Params and GFLOPs of the deployed model "
+        "(Conv+BN fused, RepConv folded), FLOPs = 2 x MACs.",
+        "",
+        measured_table(rows),
+    ]
+    if chart:
+        parts += ["", f"![AP vs latency]({chart})"]
+    pub = published_table(rows)
+    if pub:
+        parts += ["", "## Published figures (not measured here, other hardware)", "", pub]
+    return "\n".join(parts) + "\n"
+
+
+def _short(weights: str) -> str:
+    return weights if len(weights) < 40 else "..." + weights[-37:]
