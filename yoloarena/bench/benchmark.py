@@ -72,8 +72,12 @@ def timing_images(source: str, n: int = 4) -> list[np.ndarray]:
 
 
 def published_of(model: Detector) -> dict:
+    """The official README figures of a registered model, with the input size they are for."""
     name = model.model_name
-    return dict(get_entry(name).published) if name and is_registered(name) else {}
+    if not (name and is_registered(name)):
+        return {}
+    entry = get_entry(name)
+    return {**entry.published, "imgsz": entry.imgsz}
 
 
 def model_row(

@@ -25,7 +25,10 @@ def accuracy(rows: list[dict]) -> tuple[str, list[float | None]]:
     """Measured AP when any model has it, else published mAP; never a mix of the two."""
     if any(r.get("metrics") for r in rows):
         return "AP50-95 measured here", [(r.get("metrics") or {}).get("AP") for r in rows]
-    published = [(r.get("published") or {}).get("map50_95") for r in rows]
+    published = [
+        p.get("map50_95") if (p := r.get("published") or {}).get("imgsz") == r["imgsz"] else None
+        for r in rows
+    ]  # a published mAP only next to a latency measured at its own input size
     return "published mAP50-95 (COCO, official READMEs)", published
 
 
@@ -67,6 +70,10 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
                 label="Pareto front")  # fmt: skip
     if not pts:
         ax.text(0.5, 0.5, "no accuracy figures to plot", ha="center", transform=ax.transAxes)
+    left_out = [r["model"] for r, y in zip(rows, ys, strict=True) if y is None]
+    if left_out and ylabel.startswith("published"):
+        ax.text(0.01, 0.01, "not shown (published at another size): " + ", ".join(left_out),
+                transform=ax.transAxes, fontsize=7, color="grey", wrap=True)  # fmt: skip
     ax.set_xlabel(f"latency, ms per image ({backend or '-'}, model only, measured here)")
     ax.set_ylabel(ylabel)
     ax.set_title("Accuracy vs latency (up and left is better)")

@@ -37,7 +37,7 @@ BUILTIN = "builtin:shapes"  # the default data: a generated shapes dataset
 class CompareConfig:
     data: str = ""  # "" -> the built-in synthetic shapes dataset (generated once)
     models: list[str] = field(default_factory=lambda: ["yolov5n", "damoyolo-ns"])
-    epochs: int | None = None  # None: 20 on the built-in data, 100 otherwise
+    epochs: int | None = None  # None: 30 on the built-in data, 100 otherwise
     imgsz: int | None = None  # None: 160 on the built-in data, 640 otherwise
     batch: int | None = None  # None: 8 on the built-in data, 16 otherwise
     hyp: str = ""  # "" -> each family's recipe (its `short` variant on the built-in data)
@@ -88,7 +88,7 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
     builtin = not cfg.data
     return Settings(
         data=data,
-        epochs=cfg.epochs or (20 if builtin else 100),
+        epochs=cfg.epochs or (30 if builtin else 100),
         imgsz=cfg.imgsz or (160 if builtin else 640),
         batch=cfg.batch or (8 if builtin else 16),
         hyp=cfg.hyp or ("short" if builtin else ""),
@@ -231,7 +231,9 @@ def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
         res = model.predict(img, imgsz=imgsz, conf=0.25)[0]
         texts = [f"{model.names[int(c)]} {s:.2f}" for c, s in zip(res.labels, res.scores,
                                                                     strict=True)]  # fmt: skip
-        drawn = draw_detections(img, res.boxes.numpy(), res.labels.numpy(), texts)
+        k_up = max(1.0, 480 / max(img.shape[:2]))  # small images drawn larger: readable tags
+        big = cv2.resize(img, None, fx=k_up, fy=k_up) if k_up > 1 else img
+        drawn = draw_detections(big, res.boxes.numpy() * k_up, res.labels.numpy(), texts)
         path = folder / "samples" / f"{i:05d}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -240,7 +242,7 @@ def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
             t = dataset.targets(i)
             names = [dataset.names[int(c)] for c in t.labels]
             gt.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(gt), draw_detections(img, t.boxes, t.labels, names))
+            cv2.imwrite(str(gt), draw_detections(big, t.boxes * k_up, t.labels, names))
         out.append({"index": i, "file": dataset.files[i], "image": str(path),
                     "ground_truth": str(gt), "detections": len(res.scores)})  # fmt: skip
     return out

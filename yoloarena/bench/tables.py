@@ -44,15 +44,19 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
 
 
 def published_table(rows: list[dict]) -> str:
-    head = "| model | published mAP50-95 (COCO val2017) | published latency ms | published params (M) | published GFLOPs |"  # noqa: E501
-    lines = [head, "|---|---:|---:|---:|---:|"]
+    head = (
+        "| model | published at size | published mAP50-95 (COCO val2017) | published latency "
+        "ms | published params (M) | published GFLOPs |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         p = r.get("published") or {}
         if not p:
             continue
         latency = p.get("cpu_b1_ms", p.get("latency_ms"))
         gflops = p.get("gflops_640", p.get("gflops"))
-        lines.append(f"| {r['model_name']} | {fmt(p.get('map50_95'))} | {fmt(latency, 2)} | "
+        lines.append(f"| {r['model_name']} | {fmt(p.get('imgsz'))} | {fmt(p.get('map50_95'))} | "
+                     f"{fmt(latency, 2)} | "
                      f"{fmt(p.get('params_m'))} | {fmt(gflops)} |")  # fmt: skip
     families = sorted({r["family"] for r in rows if r.get("published")})
     notes = [f"- {f}: {_WHERE[f]}" for f in families if f in _WHERE]
