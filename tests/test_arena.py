@@ -23,7 +23,7 @@ pytest.importorskip("onnxruntime", reason="the [export] extra is not installed")
 def test_benchmark_writes_results_with_registry_params_and_flops(tmp_path) -> None:
     cfg = BenchmarkConfig(models=["yolov5n", "damoyolo-ns"], imgsz=320, backends="torch,onnx",
                           runs=3, warmup=1, project=str(tmp_path))  # fmt: skip
-    out, rows = run_benchmark(cfg)
+    out, _ = run_benchmark(cfg)
     for name in ("results.md", "results.csv", "results.json", "tradeoff.png", "args.yaml"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     expected = {s.name: s for s in zoo_stats(["yolov5n", "damoyolo-ns"], 320)}
@@ -48,7 +48,7 @@ def test_benchmark_writes_results_with_registry_params_and_flops(tmp_path) -> No
 def test_benchmark_rejects_unknown_backend(tmp_path) -> None:
     from yoloarena.errors import YoloArenaError
 
-    with pytest.raises(YoloArenaError, match="unknown backend 'onxx'.*'onnx'"):
+    with pytest.raises(YoloArenaError, match=r"unknown backend 'onxx'.*'onnx'"):
         run_benchmark(BenchmarkConfig(models=["yolov5n"], backends="torch,onxx",
                                       project=str(tmp_path)))  # fmt: skip
 
@@ -105,8 +105,12 @@ def test_compare_report_sections_offline_html_and_resume(tmp_path, monkeypatch) 
     from yoloarena.bench import compare as compare_mod
 
     real = compare_mod._evaluate
-    monkeypatch.setattr(compare_mod, "_evaluate",
-                        lambda spec, *a, **k: calls.append(spec) or real(spec, *a, **k))  # fmt: skip
+
+    def spy(spec, *args, **kwargs):
+        calls.append(spec)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(compare_mod, "_evaluate", spy)
     run_compare(cfg)
     assert calls == ["damoyolo-ns"]
     assert kept.stat().st_mtime_ns == before

@@ -127,6 +127,8 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
         metrics = None
         if dataset is not None and not is_registered(spec):  # mAP needs trained weights
             metrics = _val(model, dataset, cfg)
+        elif dataset is not None:
+            LOGGER.info("  no AP for %s: a registered name has random weights; give a file", spec)
         rows.append(model_row(spec, model, cfg, images, metrics))
     out = run_dir(cfg.project, "benchmark", cfg.name, cfg.exist_ok)
     write_results(out, cfg, rows, environment(cfg.device))

@@ -30,7 +30,6 @@ from .benchmark import PINNED, BenchmarkConfig, model_row, timing_images
 from .environment import environment
 
 LOGGER = logging.getLogger("yoloarena")
-BUILTIN = "builtin:shapes"  # the default data: a generated shapes dataset
 
 
 @dataclass

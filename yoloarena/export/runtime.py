@@ -3,7 +3,6 @@ and TensorRT. Names, preprocessing and NMS defaults come from the file's metadat
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -245,8 +244,3 @@ def load_exported(path: str | Path, device: torch.device | str = "cpu") -> Runti
         raise YoloArenaError(f"'{path}' is empty (0 bytes); export it again")
     session = _SESSIONS[backend](path, torch.device(device))
     return RuntimeDetector(session, session.meta, str(path))
-
-
-def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata of an exported file, without building a session (as a JSON-able dict)."""
-    return json.loads(json.dumps(load_exported(path).meta))
