@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-_WHERE = {
-    "yolov5": "YOLOv5 v7.0 README: PyTorch CPU b1 on a Colab Pro Xeon (AWS p3.2xlarge)",
-    "damoyolo": "DAMO-YOLO README: T/S/M/L TensorRT FP16 on a T4 (model only); Nano OpenVINO "
-    "FP16 on an Intel 8163 CPU at 416",
-}
-
 
 def fmt(value, digits: int = 1) -> str:
     """A table cell; None, "" and COCO's -1 (no ground truth of that kind) become "-"."""
@@ -58,8 +52,12 @@ def published_table(rows: list[dict]) -> str:
         lines.append(f"| {r['model_name']} | {fmt(p.get('imgsz'))} | {fmt(p.get('map50_95'))} | "
                      f"{fmt(latency, 2)} | "
                      f"{fmt(p.get('params_m'))} | {fmt(gflops)} |")  # fmt: skip
-    families = sorted({r["family"] for r in rows if r.get("published")})
-    notes = [f"- {f}: {_WHERE[f]}" for f in families if f in _WHERE]
+    where: dict[str, list[str]] = {}
+    for r in rows:
+        p = r.get("published") or {}
+        if p.get("latency_setup"):
+            where.setdefault(f"{p['latency_setup']} ({p.get('source', '')})", []).append(r["model"])
+    notes = [f"- published latency of {', '.join(m)}: {w}" for w, m in where.items()]
     return "\n".join([*lines, "", *notes]) if len(lines) > 2 else ""
 
 

@@ -28,7 +28,7 @@ NMS_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_labels")
 def output_names(model: Detector, nms: bool) -> list[str]:
     if nms:
         return list(NMS_OUTPUTS)
-    return list(RAW_OUTPUTS if model.family == "yolov5" else RAW_OUTPUTS[:2])
+    return list(RAW_OUTPUTS if model.has_objectness else RAW_OUTPUTS[:2])
 
 
 class _NonMaxSuppression(torch.autograd.Function):
@@ -73,12 +73,12 @@ class ExportGraph(nn.Module):
         self.model = model
         self.nms = nms
         self.conf, self.iou, self.max_det, self.multi_label = conf, iou, max_det, multi_label
-        self.yolov5 = model.family == "yolov5"
+        self.objectness = model.has_objectness
 
     def forward(self, images: torch.Tensor):
         out = self.model(images)
         if not self.nms:
-            if self.yolov5:
+            if self.objectness:
                 return out.boxes, out.scores, out.objectness
             return out.boxes, out.scores
         return self._nms(out.boxes, out.confidences())

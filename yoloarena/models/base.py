@@ -79,6 +79,7 @@ class Detector(nn.Module):
     """Base class of every detector; subclasses build layers and implement forward."""
 
     family: ClassVar[str] = ""
+    has_objectness: ClassVar[bool] = False  # decoded outputs include an objectness branch
     predict_defaults: ClassVar[PostprocessDefaults] = PostprocessDefaults()
     eval_protocol: ClassVar[EvalProtocol] = EvalProtocol()
     default_hyp: str | None = None  # the family's training preset for this model (None: default)

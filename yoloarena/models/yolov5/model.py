@@ -119,6 +119,7 @@ class YOLOv5(Detector):
     """YOLOv5 detector: CSP-Darknet backbone with SPPF, PANet neck, anchor-based Detect head."""
 
     family = "yolov5"
+    has_objectness = True
     # official v7.0 defaults: detect.py for predict, val.py for validation
     predict_defaults = PostprocessDefaults(conf=0.25, iou=0.45, max_det=1000)
     eval_protocol = EvalProtocol(conf=0.001, iou=0.6, max_det=300, multi_label=True, pad=0.5)

@@ -31,6 +31,7 @@ def _register(name: str) -> None:
     depth, width, p6, figures = _VARIANTS[name]
     published = dict(zip(_PUBLISHED_KEYS, figures, strict=True))
     published["source"] = "ultralytics/yolov5 v7.0 README (v6.1+ table)"
+    published["latency_setup"] = "PyTorch CPU b1, Colab Pro Xeon (AWS p3.2xlarge)"
 
     @register_model(name, family="yolov5", imgsz=1280 if p6 else 640, published=published)
     def build(
