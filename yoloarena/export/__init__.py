@@ -165,7 +165,6 @@ def _write(fmt, graph, x, path, names, meta, dynamic, opset, simplify, half, bat
                 dynamic, opset, simplify)  # fmt: skip
     elif fmt == "torchscript":
         to_torchscript(graph.half() if half else graph, x.half() if half else x, path, meta)
-        graph.float()
     else:  # openvino and engine start from a temporary FP32 ONNX file
         tmp = Path(tempfile.mkdtemp(prefix="yoloarena-export-"))
         try:
