@@ -31,8 +31,9 @@ FORMATS = ("onnx", "openvino", "torchscript", "engine", "coreml", "tflite")
 _NOT_YET = {
     "coreml": "CoreML files can be written on Linux but only run on macOS, so the parity check "
     "every export ends with cannot run here",
-    "tflite": "the TFLite converters (litert-torch, onnx2tf) pull in TensorFlow with version pins "
-    "that conflict with torch>=2.4 here",
+    "tflite": "not implemented yet: litert-torch 0.10 installs here and converts yolov5n "
+    "(LiteRT's interpreter within 1.5e-4 px of PyTorch), but damoyolo-t came out 0.77 px / 1.1e-3 "
+    "off, above the fp32 parity bound every export must pass",
 }
 _SUFFIX = {"onnx": ".onnx", "torchscript": ".torchscript", "engine": ".engine"}
 

@@ -81,7 +81,8 @@ class Detect(nn.Module):
             )
             y = raw.sigmoid()
             xy = (y[..., 0:2] * 2 + grid) * self.strides[i]
-            wh = (y[..., 2:4] * 2) ** 2 * anchor_grid
+            twice = y[..., 2:4] * 2
+            wh = twice * twice * anchor_grid  # = (2y)^2 exactly; a product, not pow (TFLite)
             half = wh / 2
             boxes.append(torch.cat((xy - half, xy + half), -1).view(bs, -1, 4))
             obj.append(y[..., 4].reshape(bs, -1))
