@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 import yoloarena
+from yoloarena.bench.environment import cpu_name, load_note
 from yoloarena.bench.stats import count_flops
 from yoloarena.export.graph import ExportGraph
 from yoloarena.registry import build_model
@@ -235,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print("yoloarena export latency (CPU, fp32, batch 1): median over round-robin runs")
     print(f"  torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, openvino "
           f"{openvino.__version__}, python {platform.python_version()}")  # fmt: skip
-    print(f"  CPU: {cpu_model()} ({os.cpu_count()} logical cores), {THREADS} threads per backend")
+    print(f"  CPU: {cpu_name()} ({os.cpu_count()} logical cores), {THREADS} threads per backend")
     print(f"  measured fp32 matmul peak (torch.mm 2048^2): {peak:.1f} GFLOPS")
     print(f"  runs {args.runs} after {args.warmup} warm-up; imgsz {args.imgsz}; {load_note()}")
     print(
@@ -254,23 +255,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             times = time_round_robin(runs, x, args.runs, args.warmup)
             report(name, times, diffs, gflop, peak, notes)
     print(f"\n{load_note()} (at the end)")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_note() -> str:
-    try:
-        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":

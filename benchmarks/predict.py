@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 import yoloarena
+from yoloarena.bench.environment import cpu_name, load_note
 
 REPO = Path(__file__).resolve().parents[1]
 CONF, IOU, MAX_DET, IMGSZ = 0.25, 0.45, 1000, 640
@@ -300,23 +301,13 @@ def fmt_ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:6.2f}x" if a and b else "     -"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def print_header(args: argparse.Namespace, paths: list[str], off_note: str, alloc: str) -> None:
     print("yoloarena prediction benchmark (CPU, fp32, batch 1)")
     print(
         f"  torch {torch.__version__}, threads {torch.get_num_threads()}, cv2 {cv2.__version__} "
         f"threads {cv2.getNumThreads()}, numpy {np.__version__}, python {platform.python_version()}"
     )
-    print(f"  CPU: {cpu_model()} ({os.cpu_count()} logical cores), {alloc}")
+    print(f"  CPU: {cpu_name()} ({os.cpu_count()} logical cores), {alloc}")
     print(
         f"  forward: {IMGSZ}x{IMGSZ}, Conv+BN fused, {args.warmup} warm-up + {args.runs} timed "
         "runs each, alternating (A B B A)"
@@ -380,13 +371,6 @@ def describe_pair(pair: SimpleNamespace) -> str:
         x = torch.rand(1, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(1))
         line += f"; max |official - ours| of the forward outputs: {check_same_output(pair, x):.1e}"
     return line
-
-
-def load_note() -> str:
-    try:
-        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:4])
-    except OSError:
-        return ""
 
 
 def bench_model(name: str, args: argparse.Namespace, off: Any, paths: list[str], tmp: Path):

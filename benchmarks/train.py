@@ -66,6 +66,7 @@ import numpy as np
 import torch
 import yaml
 
+from yoloarena.bench.environment import cpu_name, load_note
 from yoloarena.data.load import load_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -521,23 +522,6 @@ def bench_rounds(yaml_path: Path, off, tmp: Path, args: argparse.Namespace) -> l
 # ----------------------------------------------------------------------------- printing
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_note() -> str:
-    try:
-        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:4])
-    except OSError:
-        return ""
-
-
 def print_header(args: argparse.Namespace, images: int, off_note: str) -> None:
     print(f"yoloarena training benchmark (CPU, fp32): {MODEL} from scratch on coco128 "
           f"({images} images)")  # fmt: skip
@@ -545,7 +529,7 @@ def print_header(args: argparse.Namespace, images: int, off_note: str) -> None:
         f"  torch {torch.__version__} (default threads {torch.get_num_threads()}), cv2 "
         f"{cv2.__version__}, numpy {np.__version__}, python {platform.python_version()}"
     )
-    print(f"  CPU: {cpu_model()} ({os.cpu_count()} logical cores)")
+    print(f"  CPU: {cpu_name()} ({os.cpu_count()} logical cores)")
     print(f"  imgsz {IMGSZ}, batch {BATCH}, workers {WORKERS}, epochs {args.epochs}; modes: "
           f"{', '.join(args.modes)}; memory sampled every {args.interval} s")  # fmt: skip
     print(f"  rounds: {args.rounds}, per mode ours and official back to back, the order flipped "

@@ -61,6 +61,7 @@ import torch
 import yaml
 
 import yoloarena
+from yoloarena.bench.environment import cpu_name, load_note
 from yoloarena.data.load import load_dataset
 from yoloarena.engine.val_job import ValConfig, run_val
 from yoloarena.engine.validator import validate
@@ -269,30 +270,13 @@ def versions() -> str:
     return ", ".join(found)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_note() -> str:
-    try:
-        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:4])
-    except OSError:
-        return ""
-
-
 def print_header(args: argparse.Namespace, weights: Path, off_note: str) -> None:
     print("yoloarena validation benchmark (CPU, fp32): yolov5n on coco128 (128 images)")
     print(
         f"  torch {torch.__version__}, threads {torch.get_num_threads()}, cv2 {cv2.__version__} "
         f"threads {cv2.getNumThreads()}, numpy {np.__version__}, python {platform.python_version()}"
     )
-    print(f"  {versions()}; CPU: {cpu_model()} ({os.cpu_count()} logical cores)")
+    print(f"  {versions()}; CPU: {cpu_name()} ({os.cpu_count()} logical cores)")
     print(f"  weights {weights}; imgsz {IMGSZ}, batch {BATCH}, conf {CONF}, iou {IOU}")
     print(f"  rounds: {args.rounds}, alternated (ours, official, official, ours, ...); medians")
     print(f"  official: {off_note}")

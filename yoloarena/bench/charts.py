@@ -11,6 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..eval.plots import save_figure
+
 FAMILY_STYLE = {"yolov5": ("tab:blue", "o"), "damoyolo": ("tab:orange", "s")}
 FAMILY_LABEL = {"yolov5": "YOLOv5", "damoyolo": "DAMO-YOLO"}
 
@@ -80,7 +82,7 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pr_curves(curves: dict[str, np.ndarray], path: str | Path) -> Path:
@@ -98,13 +100,4 @@ def plot_pr_curves(curves: dict[str, np.ndarray], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     if curves:
         ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -21,6 +21,14 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def load_note() -> str:
+    """'load average 1m 5m 15m running/total' (Linux), or '' elsewhere."""
+    try:
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:4])
+    except OSError:
+        return ""
+
+
 def _version(package: str) -> str | None:
     try:
         return metadata.version(package)

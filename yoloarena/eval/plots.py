@@ -30,7 +30,7 @@ def plot_pr_curve(result: EvalResult, path: str | Path) -> Path:
         ax.plot(recall, mean, linewidth=3, color="tab:blue",
                 label=f"all classes AP50 {result.stats['AP50']:.3f}")  # fmt: skip
     _finish(ax, "Recall", "Precision", "Precision-recall curve (IoU 0.5)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_conf_curve(result: EvalResult, kind: str, path: str | Path) -> Path:
@@ -50,7 +50,7 @@ def plot_conf_curve(result: EvalResult, kind: str, path: str | Path) -> Path:
         ax.plot(CONF_GRID, mean, linewidth=3, color="tab:blue",
                 label=f"all classes {mean[best]:.2f} at {CONF_GRID[best]:.3f}")  # fmt: skip
     _finish(ax, "Confidence", names[kind], f"{names[kind]}-confidence curve (IoU 0.5)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(cm: ConfusionMatrix, names: list[str], path: str | Path) -> Path:
@@ -74,7 +74,7 @@ def plot_confusion_matrix(cm: ConfusionMatrix, names: list[str], path: str | Pat
     ax.set_xlabel("True")
     ax.set_ylabel("Predicted")
     ax.set_title("Confusion matrix (normalised per true class)")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
@@ -88,7 +88,8 @@ def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
         ax.legend(loc="lower left" if xlabel == "Recall" else "upper right", fontsize=8)
 
 
-def _save(fig, path: str | Path) -> Path:
+def save_figure(fig, path: str | Path) -> Path:
+    """Lay out, write (making the folder) and close a matplotlib figure."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
