@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import shared_dir
 
 import yoloarena
 from yoloarena.bench.environment import cpu_name, load_note
@@ -49,7 +50,6 @@ from yoloarena.bench.stats import count_flops
 from yoloarena.export.graph import ExportGraph
 from yoloarena.registry import build_model
 
-REPO = Path(__file__).resolve().parents[1]
 THREADS = 2
 OFFICIAL_EXPORT = """\
 import functools, runpy, sys, torch
@@ -77,10 +77,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     return p.parse_args(argv)
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("YOLOARENA_SHARED") or REPO.parent / "shared").resolve()
 
 
 def matmul_peak(n: int = 2048, runs: int = 10) -> float:

@@ -47,11 +47,11 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from common import shared_dir
 
 import yoloarena
 from yoloarena.bench.environment import cpu_name, load_note
 
-REPO = Path(__file__).resolve().parents[1]
 CONF, IOU, MAX_DET, IMGSZ = 0.25, 0.45, 1000, 640
 SKIP_HINT = (
     "official comparison SKIPPED: set YOLOV5_OFFICIAL to a patched v7.0 checkout of "
@@ -102,10 +102,6 @@ def malloc_no_trim() -> str:
     except (OSError, AttributeError):
         ok = 0
     return "mallopt no-trim ON" if ok else "mallopt unavailable (not glibc); allocator unchanged"
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("YOLOARENA_SHARED") or REPO.parent / "shared").resolve()
 
 
 def image_paths(which: str) -> list[str]:

@@ -65,11 +65,11 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from common import stage_coco128
 
 from yoloarena.bench.environment import cpu_name, load_note
 from yoloarena.data.load import load_dataset
 
-REPO = Path(__file__).resolve().parents[1]
 MODEL, IMGSZ, BATCH, WORKERS = "yolov5n", 320, 16, 2
 MODES = ("train-only", "full")
 MB = 1024  # kB per MB
@@ -142,28 +142,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="keep the temporary folder (runs, timestamped output.log of each)",
     )
     return p.parse_args(argv)
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("YOLOARENA_SHARED") or REPO.parent / "shared").resolve()
-
-
-def stage_dataset(tmp: Path) -> Path:
-    """A copy of coco128's train2017 images and labels (no caches) with an absolute data yaml."""
-    src = shared_dir() / "data" / "coco128"
-    if not (src / "coco128.yaml").is_file():
-        raise SystemExit(f"coco128 not found under {src} (set YOLOARENA_SHARED)")
-    spec = yaml.safe_load((src / "coco128.yaml").read_text())
-    dst = tmp / "coco128"
-    for folder in ("images", "labels"):
-        for split in sorted(p for p in (src / folder).iterdir() if p.is_dir()):
-            shutil.copytree(split, dst / folder / split.name, copy_function=shutil.copyfile)
-    for folder in dst.rglob("*"):  # writable copies (the official cache goes next to labels)
-        if folder.is_dir():
-            folder.chmod(0o755)
-    data = {"path": str(dst), "train": spec["train"], "val": spec["val"], "names": spec["names"]}
-    (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return dst / "data.yaml"
 
 
 def find_official() -> tuple[SimpleNamespace | None, str]:
@@ -655,7 +633,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="yoloarena-trainbench-"))
     try:
         os.environ["YOLOARENA_CACHE_DIR"] = str(tmp / "cache")
-        yaml_path = stage_dataset(tmp)
+        yaml_path = stage_coco128(tmp)
         images = prime_caches(yaml_path, off)
         print_header(args, images, off_note)
         results = bench_rounds(yaml_path, off, tmp, args)

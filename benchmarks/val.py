@@ -42,7 +42,6 @@ import json
 import logging
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -59,6 +58,7 @@ import cv2
 import numpy as np
 import torch
 import yaml
+from common import shared_dir, stage_coco128
 
 import yoloarena
 from yoloarena.bench.environment import cpu_name, load_note
@@ -67,7 +67,6 @@ from yoloarena.engine.val_job import ValConfig, run_val
 from yoloarena.engine.validator import validate
 from yoloarena.eval.coco import STAT_NAMES, evaluate_coco
 
-REPO = Path(__file__).resolve().parents[1]
 IMGSZ, BATCH, CONF, IOU = 640, 32, 0.001, 0.6
 SKIP_HINT = (
     "official comparison SKIPPED: set YOLOV5_OFFICIAL to a patched v7.0 checkout of "
@@ -92,24 +91,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="skip the extra official run with save_json=True (official AP via pycocotools)",
     )
     return p.parse_args(argv)
-
-
-def shared_dir() -> Path:
-    return Path(os.environ.get("YOLOARENA_SHARED") or REPO.parent / "shared").resolve()
-
-
-def stage_dataset(tmp: Path) -> Path:
-    """A copy of coco128 (images, labels, a data yaml with an absolute path) under tmp."""
-    src = shared_dir() / "data" / "coco128"
-    if not (src / "coco128.yaml").is_file():
-        raise SystemExit(f"coco128 not found under {src} (set YOLOARENA_SHARED)")
-    dst = tmp / "coco128"
-    for folder in ("images", "labels"):
-        shutil.copytree(src / folder, dst / folder)
-    spec = yaml.safe_load((src / "coco128.yaml").read_text())
-    data = {"path": str(dst), "train": spec["train"], "val": spec["val"], "names": spec["names"]}
-    (dst / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    return dst / "data.yaml"
 
 
 def write_coco_gt(yaml_path: Path) -> dict:
@@ -359,7 +340,7 @@ def print_metrics(runs: dict[str, list[dict]], scoring: dict, off_json: dict | N
 
 def benchmark(args: argparse.Namespace, off: SimpleNamespace | None, tmp: Path, weights: Path):
     """(runs per implementation, scoring comparison, official save_json run or None)."""
-    yaml_path = stage_dataset(tmp)
+    yaml_path = stage_coco128(tmp)
     gt = write_coco_gt(yaml_path)
     project = tmp / "runs"
     fns: dict[str, Callable[[], dict]] = {"ours: validate()": lambda: run_ours(yaml_path, weights)}
