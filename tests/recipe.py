@@ -7,6 +7,9 @@ import zlib
 
 import torch
 
+from yoloarena.models.base import HeadOutput
+from yoloarena.ops import xyxy_to_cxcywh
+
 KEEP = {"head.integral.project", "model.24.anchors"}
 
 
@@ -48,3 +51,8 @@ def fixture_input(fx: dict) -> torch.Tensor:
     assert torch.equal(x.flatten()[:8], fx["input_check"]["first8"])
     assert x.double().sum().item() == fx["input_check"]["sum_float64"]
     return x
+
+
+def official_pred(out: HeadOutput) -> torch.Tensor:
+    """Our decoded output in the official layout: cx, cy, w, h, obj, class probabilities."""
+    return torch.cat([xyxy_to_cxcywh(out.boxes), out.objectness[..., None], out.scores], -1)

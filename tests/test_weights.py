@@ -9,7 +9,7 @@ import types
 import pytest
 import torch
 from conftest import shared_path
-from test_yolov5_parity import official_pred
+from recipe import official_pred
 
 import yoloarena
 from yoloarena.errors import WeightsError

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import functools
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from conftest import _coco128, shared_path
+from training import last_row, shapes_dataset
 
 import yoloarena
 from yoloarena.data.synthetic import SynthSpec, make_synthetic
@@ -17,18 +14,6 @@ from yoloarena.engine.checkpoint import load_checkpoint
 from yoloarena.engine.train_job import TrainConfig, run_train
 from yoloarena.engine.trainer import TrainingDiverged
 from yoloarena.errors import UnknownNameError
-
-
-def last_row(run: Path) -> dict:
-    with (run / "results.csv").open() as f:
-        return list(csv.DictReader(f))[-1]
-
-
-@functools.cache
-def shapes_dataset() -> Path:
-    spec = SynthSpec(n_train=200, n_val=50, imgsz=160, classes=3, seed=0)
-    return make_synthetic(Path(tempfile.mkdtemp(prefix="yoloarena-shapes-")), spec)
-
 
 # A short from-scratch recipe for a tiny dataset: step every batch, AdamW, lighter augmentation.
 SHORT_RECIPE = {"optimizer": "AdamW", "lr0": 0.003, "nbs": 8, "warmup_epochs": 1.0,

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import shapes_dataset
-from test_train_resume import assert_same_weights, kill_when, launch, run_to_end, train_args
+from training import assert_same_weights, kill_when, launch, run_to_end, shapes_dataset, train_args
 
 import yoloarena
 from yoloarena.engine.checkpoint import load_checkpoint

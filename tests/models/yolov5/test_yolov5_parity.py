@@ -10,10 +10,8 @@ import functools
 import pytest
 import torch
 from conftest import shared_path
-from recipe import fixture_input, recipe_state_dict
+from recipe import fixture_input, official_pred, recipe_state_dict
 
-from yoloarena.models.base import HeadOutput
-from yoloarena.ops import xyxy_to_cxcywh
 from yoloarena.registry import build_model
 
 MODELS = ["yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x"]
@@ -22,11 +20,6 @@ MODELS = ["yolov5n", "yolov5s", "yolov5m", "yolov5l", "yolov5x"]
 @functools.cache
 def _fixture(name: str) -> dict:
     return torch.load(shared_path("reference", "parity", f"{name}.pt"), weights_only=True)
-
-
-def official_pred(out: HeadOutput) -> torch.Tensor:
-    """Our decoded output in the official layout: cx, cy, w, h, obj, class probabilities."""
-    return torch.cat([xyxy_to_cxcywh(out.boxes), out.objectness[..., None], out.scores], -1)
 
 
 def check_pred(pred: torch.Tensor, ref: dict, step: int) -> None:
