@@ -28,6 +28,7 @@ class ModelEntry:
     family: str
     imgsz: int = 640
     published: dict[str, Any] = field(default_factory=dict)
+    listed: bool = True  # False: buildable by name (checkpoints) but not in list_models()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -35,14 +36,20 @@ _FAMILIES = ("yolov5", "damoyolo")  # packages under yoloarena.models that regis
 
 
 def register_model(
-    name: str, *, family: str, imgsz: int = 640, published: dict[str, Any] | None = None
+    name: str,
+    *,
+    family: str,
+    imgsz: int = 640,
+    published: dict[str, Any] | None = None,
+    listed: bool = True,
 ) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
-    """Decorator that registers a builder function under name."""
+    """Decorator that registers a builder function under name (listed=False: a builder that needs
+    arguments, e.g. a searched structure, kept out of list_models and the zoo)."""
 
     def decorator(fn: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _REGISTRY and _REGISTRY[name].builder is not fn:
             raise ValueError(f"model name '{name}' is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}))
+        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}), listed)
         return fn
 
     return decorator
@@ -56,14 +63,14 @@ def _load_families() -> None:
 def list_models(family: str | None = None) -> list[str]:
     """Registered model names, optionally of one family, in registration order."""
     _load_families()
-    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+    return [n for n, e in _REGISTRY.items() if e.listed and (family is None or e.family == family)]
 
 
 def get_entry(name: str) -> ModelEntry:
     """The registry entry for name; unknown names raise with close matches."""
     _load_families()
     if name not in _REGISTRY:
-        raise unknown("model", name, _REGISTRY, hint="run `yoloarena info` to list models")
+        raise unknown("model", name, list_models(), hint="run `yoloarena info` to list models")
     return _REGISTRY[name]
 
 
