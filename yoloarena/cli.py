@@ -34,6 +34,10 @@ modes:
             yoloarena convert data=coco128.yaml to=coco out=coco128_json
   data synth  write a deterministic synthetic dataset (shapes on clutter, YOLO layout)
             yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4
+  search    MAE-NAS: a DAMO-YOLO backbone for a budget measured here -> runs/search/<name>/
+            yoloarena search budget_latency=15 backend=openvino imgsz=416 type=k1kx iterations=20000
+            yoloarena search budget_gflops=18.1 type=k1kx     (then: yoloarena train
+            model=runs/search/exp/structure.yaml data=...)
   info      the model zoo: measured params and GFLOPs next to the published figures
             yoloarena info [models=yolov5n,yolov5s] [imgsz=640]
   version   print the version
@@ -107,6 +111,12 @@ def _compare(args: dict[str, str], cfg_file: str | None) -> None:
     run_compare(load_config(CompareConfig, args, cfg_file))
 
 
+def _search(args: dict[str, str], cfg_file: str | None) -> None:
+    from .search import SearchConfig, run_search
+
+    run_search(load_config(SearchConfig, args, cfg_file))
+
+
 def _check(args: dict[str, str], cfg_file: str | None) -> int:
     from .engine.data_jobs import CheckConfig, run_check
 
@@ -154,6 +164,7 @@ MODES: dict[str, Callable[[dict[str, str], str | None], Any]] = {
     "benchmark": _benchmark,
     "compare": _compare,
     "check": _check,
+    "search": _search,
     "convert": _convert,
     "data": _data,
     "info": _info,

@@ -14,6 +14,7 @@ from .weights import load_into, read_weights
 
 LOGGER = logging.getLogger("yoloarena")
 _WEIGHT_SUFFIXES = (".pt", ".pth")
+STRUCTURE_SUFFIXES = (".yaml", ".yml", ".json")  # a searched backbone (structure file)
 
 
 def load(
@@ -25,7 +26,8 @@ def load(
     """A Detector in eval mode.
 
     model: a registered name ("yolov5n": random weights, with a warning), a weights file
-    (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), or an exported file
+    (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), a structure file written by
+    `yoloarena search` (.yaml/.json: random weights, with a warning), or an exported file
     (.onnx, .torchscript, .engine, an OpenVINO folder), run by its own runtime. num_classes builds a
     registered model with another class count. Nothing is ever downloaded.
     """
@@ -35,7 +37,11 @@ def load(
         from .export.runtime import load_exported
 
         return load_exported(path, select_device(device))
-    if path.is_file():
+    if path.is_file() and path.suffix.lower() in STRUCTURE_SUFFIXES:
+        net = structure_model(path, num_classes)
+        LOGGER.warning("%s built with random weights (a structure file has none); train it with "
+                       "`yoloarena train model=%s data=...`", path, path)  # fmt: skip
+    elif path.is_file():
         net = load_weights(path)
         if num_classes is not None and num_classes != net.num_classes:
             raise WeightsError(
@@ -52,6 +58,15 @@ def load(
     else:
         raise not_found_error(text, path)
     return net.to(select_device(device)).eval()
+
+
+def structure_model(
+    path: str | Path, num_classes: int | None = None, names: dict | None = None
+) -> Detector:
+    """A DAMO-YOLO detector on the backbone a structure file describes (`yoloarena search`
+    writes one), with the neck and head of a released model; random weights."""
+    kwargs = {"num_classes": num_classes} if num_classes else {}
+    return build_model("damoyolo-nas", structure=str(path), names=names, **kwargs)
 
 
 def _exported(path: Path) -> bool:

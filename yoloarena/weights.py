@@ -122,7 +122,7 @@ def save_weights(model: nn.Module, path: str | Path, extra: dict[str, Any] | Non
         "model_name": meta.get("model_name") or getattr(model, "model_name", ""),
         "num_classes": meta.get("num_classes"),
         "names": meta.get("names"),
-        "build_kwargs": {},
+        "build_kwargs": meta.get("build_kwargs") or {},
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
         **(extra or {}),
     }

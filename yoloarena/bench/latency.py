@@ -57,16 +57,24 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def build_backends(
-    model: Detector, backends: Sequence[str], imgsz: int, folder: Path, device: str = "cpu"
+    model: Detector,
+    backends: Sequence[str],
+    imgsz: int,
+    folder: Path,
+    device: str = "cpu",
+    half: bool = False,
 ) -> dict[str, Detector]:
-    """One Detector per backend: the deployed model itself, or its export loaded back."""
+    """One Detector per backend: the deployed model itself, or its export loaded back (half: an
+    FP16 export, for the backends that take one)."""
     from ..export import export_model, load_exported
 
     out: dict[str, Detector] = {}
     for b in backends:  # exports first: they copy the model before deploying it
         if b != "torch":
             path = folder / f"{model.model_name or 'model'}_{b}"
-            result = export_model(model, _FORMAT[b], imgsz=imgsz, file=path, device=device)
+            result = export_model(
+                model, _FORMAT[b], imgsz=imgsz, file=path, device=device, half=half
+            )
             out[b] = load_exported(result.path, device)
     if "torch" in backends:
         out["torch"] = model.deploy()
@@ -109,6 +117,27 @@ def measure(
         out.append(Latency(b, statistics.median(o), _percentile(o, 90), statistics.median(f),
                            _percentile(f, 90), runs))  # fmt: skip
     return out
+
+
+def model_latency(
+    model: Detector,
+    backends: Sequence[str],
+    imgsz: int,
+    runs: int = 20,
+    warmup: int = 3,
+    device: str = "cpu",
+    half: bool = False,
+) -> dict[str, list[float]]:
+    """Model-only latency samples (ms) per backend: the timing of `measure` without the
+    end-to-end part (a generated scene as input; the torch backend deploys model in place)."""
+    from ..export.check import check_image, parity_input
+
+    with tempfile.TemporaryDirectory(prefix="yoloarena-bench-") as tmp:
+        nets = build_backends(model, backends, imgsz, Path(tmp), device, half)
+        x = parity_input(model, check_image(None), (imgsz, imgsz), 1).to(device)
+        x_nhwc = x.contiguous(memory_format=torch.channels_last)
+        calls = {b: _model_call(net, x_nhwc if b == "torch" else x) for b, net in nets.items()}
+        return _round_robin(calls, runs, warmup)
 
 
 def _model_call(net: Detector, x: torch.Tensor) -> Callable[[], object]:

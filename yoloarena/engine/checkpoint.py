@@ -49,6 +49,7 @@ def save_checkpoint(
         "model_name": meta["model_name"],
         "num_classes": meta["num_classes"],
         "names": meta["names"],
+        "build_kwargs": meta.get("build_kwargs") or {},  # e.g. a searched structure
         "state_dict": {k: v.detach().clone() for k, v in ema.ema.state_dict().items()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "epoch": epoch,

@@ -25,7 +25,7 @@ from ..config import build_config, load_config, save_yaml, to_dict
 from ..data.load import load_dataset
 from ..errors import YoloArenaError, unknown
 from ..hyp import HYP_FIELDS, Hyp, model_hyp
-from ..loading import load, not_found_error, select_device
+from ..loading import STRUCTURE_SUFFIXES, load, not_found_error, select_device, structure_model
 from ..models.base import Detector
 from ..registry import build_model, get_entry, is_registered
 from ..weights import read_weights
@@ -171,17 +171,18 @@ def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> tuple[De
     model; a weights file is fine-tuned (layers whose shape differs, the head when the class
     count changes, keep their fresh initialisation)."""
     if ckpt is not None:
-        model = build_model(
-            ckpt["model_name"], num_classes=ckpt["num_classes"], names=ckpt["names"]
-        )
+        model = build_model(ckpt["model_name"], num_classes=ckpt["num_classes"],
+                            names=ckpt["names"], **ckpt.get("build_kwargs", {}))  # fmt: skip
         return model, False
     if is_registered(name):
         return build_model(name, num_classes=nc, names=names), False
     if not Path(name).is_file():
         raise not_found_error(name, Path(name))
+    if Path(name).suffix.lower() in STRUCTURE_SUFFIXES:  # a searched backbone: from scratch
+        return structure_model(name, nc, names), False
     loaded = read_weights(name)
     get_entry(loaded.model_name)
-    model = build_model(loaded.model_name, num_classes=nc, names=names)
+    model = build_model(loaded.model_name, num_classes=nc, names=names, **loaded.build_kwargs)
     own = model.state_dict()
     fits = {k: v for k, v in loaded.state_dict.items() if k in own and own[k].shape == v.shape}
     skipped = sorted(set(loaded.state_dict) - set(fits))
