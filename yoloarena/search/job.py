@@ -51,7 +51,7 @@ class SearchConfig:
     budget_latency: float | None = None  # ms, whole detector on backend, batch 1
     backend: str = "onnx"  # where latency is measured: torch, onnx, openvino
     device: str = "cpu"
-    half: bool = False  # FP16 (openvino; torch on CUDA)
+    half: bool = False  # FP16 (backend=openvino)
     population: int = 512
     iterations: int = 20000
     time: float | None = None  # hours; stops earlier when reached
@@ -92,8 +92,8 @@ def check_config(cfg: SearchConfig) -> tuple[SearchSpace, Structure, str, Budget
         raise YoloArenaError(f"backend={cfg.backend} is not one of {', '.join(BACKENDS)}")
     if cfg.imgsz <= 0 or cfg.imgsz % 32:
         raise YoloArenaError(f"imgsz={cfg.imgsz} must be a positive multiple of 32")
-    if cfg.half and cfg.backend == "onnx" and cfg.device == "cpu":
-        raise YoloArenaError("half=True needs backend=openvino on CPU (or a CUDA device)")
+    if cfg.half and cfg.backend != "openvino":
+        raise YoloArenaError("half=True is supported with backend=openvino (an FP16 IR) only")
     for key in ("budget_params", "budget_gflops", "budget_latency", "budget_layers"):
         value = getattr(cfg, key)
         if value is not None and value <= 0:

@@ -77,6 +77,7 @@ BAD = [
     ("type: k1kx\nstem: 24\ncolour: red\nstages: []\n", "unknown field 'colour'"),
     ("type: k1kx\nstem: 24\nstages: 3\n", "stages must be a list"),
     ("- 1\n- 2\n", "must hold a mapping"),
+    ("path: ../datasets\ntrain: images/train\n", "is not a structure file"),
     ("type: k1kx\nstem: [\n", "is not valid yaml"),
 ]  # fmt: skip
 

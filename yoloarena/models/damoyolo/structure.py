@@ -192,6 +192,9 @@ def read_structure(path: str | Path) -> tuple[Structure, str | None]:
         raise StructureError(f"'{path}' is not valid {path.suffix[1:]}: {e}") from None
     if not isinstance(data, dict):
         raise StructureError(f"'{path}' must hold a mapping with type, stem and stages")
+    if not {"type", "stem", "stages"} & set(data):
+        raise StructureError(f"'{path}' is not a structure file (no type, stem or stages; "
+                             "`yoloarena search` writes one)")  # fmt: skip
     neck = data.pop("neck", None)
     if neck is not None and not isinstance(neck, str):
         raise StructureError(f"{path}: neck must be a released model name, e.g. damoyolo-t")
