@@ -14,6 +14,7 @@ from conftest import shared_path
 from recipe import recipe_state_dict
 
 import yoloarena
+from yoloarena import ArenaModel
 from yoloarena.data.images import read_image
 from yoloarena.errors import YoloArenaError
 from yoloarena.export import export_model, load_exported
@@ -43,7 +44,7 @@ def recipe_model(name: str):
     fx = _fixture(name)
     if fx is not None:
         model.load_state_dict(recipe_state_dict(fx), strict=False)
-    return model
+    return ArenaModel(model)
 
 
 def torch_outputs(model, x: torch.Tensor) -> list[torch.Tensor]:
