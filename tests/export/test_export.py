@@ -243,7 +243,7 @@ def test_missing_optional_dependency_names_the_extra(yolov5n_official, monkeypat
 def test_fixed_size_file_refuses_other_sizes(yolov5n_official, tmp_path) -> None:
     path = yolov5n_official.export("torchscript", imgsz=96, file=tmp_path / "m.torchscript")
     runtime = yoloarena.load(path)
-    assert runtime.preprocess.rect is False and runtime.eval_protocol.rect is False
+    assert runtime.transform.rect is False and runtime.eval_protocol.rect is False
     with pytest.raises(YoloArenaError, match=r"exported for \[96, 96\] input.*dynamic=True"):
         runtime(torch.zeros(1, 3, 128, 128))
     meta = load_exported(path).meta
