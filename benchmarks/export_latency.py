@@ -48,6 +48,7 @@ import yoloarena
 from yoloarena.bench.environment import cpu_name, load_note
 from yoloarena.bench.stats import count_flops
 from yoloarena.export.graph import ExportGraph
+from yoloarena import ArenaModel
 from yoloarena.registry import build_model
 
 THREADS = 2
@@ -150,11 +151,11 @@ def ov_runner(folder: Path, precision: str | None) -> Callable[[np.ndarray], lis
 def backends(name: str, tmp: Path) -> tuple[dict[str, Callable], dict[str, str], object]:
     """Runners per backend (each takes an NCHW float array) and notes."""
     weights = shared_dir() / "data" / "weights" / "yolov5n.pt" if name == "yolov5n" else None
-    model = yoloarena.load(weights) if weights else build_model(name).eval()
+    model = yoloarena.load(weights) if weights else ArenaModel(build_model(name).eval())
     onnx_path = model.export("onnx", file=tmp / f"{name}.onnx")
     ov_path = model.export("openvino", file=tmp / f"{name}_openvino")
     official, why = official_onnx(name, weights, model, tmp)  # before deploy(): unfused keys
-    deployed = ExportGraph(model.deploy()).eval()
+    deployed = ExportGraph(model.deploy().model).eval()
     runs: dict[str, Callable] = {}
 
     def torch_run(x: np.ndarray):
@@ -244,10 +245,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in args.models:
             runs, notes, model = backends(name, Path(tmp))
             x = rng.random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
-            if model.preprocess.divisor == 1.0:
+            if model.transform.divisor == 1.0:
                 x = x * 255
             diffs = check_outputs(runs, x)
-            gflop = count_flops(model, args.imgsz) / 1e9
+            gflop = count_flops(model.model, args.imgsz) / 1e9
             times = time_round_robin(runs, x, args.runs, args.warmup)
             report(name, times, diffs, gflop, peak, notes)
     print(f"\n{load_note()} (at the end)")

@@ -6,9 +6,10 @@ for r in model.predict("images/"):
     r.print()
 """
 
+from .api import ArenaModel
 from .loading import load
 from .registry import list_models
 from .structures import Results
 
 __version__ = "0.1.0"
-__all__ = ["Results", "__version__", "list_models", "load"]
+__all__ = ["ArenaModel", "Results", "__version__", "list_models", "load"]

@@ -1,16 +1,24 @@
-"""`yoloarena.load`: a registered model name (random weights) or a weights file."""
+"""`yoloarena.load`: a registered model name (random weights), a weights file or an exported file.
+
+`load()` returns the facade users hold (`ArenaModel`: predict, val, train, export on the network);
+`load_model()` returns the network itself, for the toolkit's own modules.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .errors import WeightsError, YoloArenaError, unknown
-from .models.base import Detector
+from .models.base import Model
 from .registry import build_model, get_entry, is_registered, list_models
 from .weights import load_into, read_weights
+
+if TYPE_CHECKING:
+    from .api import ArenaModel
 
 LOGGER = logging.getLogger("yoloarena")
 _WEIGHT_SUFFIXES = (".pt", ".pth")
@@ -22,8 +30,21 @@ def load(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
-) -> Detector:
-    """A Detector in eval mode.
+) -> ArenaModel:
+    """The model, in eval mode, with predict/val/train/export (`ArenaModel`; `.model` is the
+    network). Arguments: see load_model."""
+    from .api import ArenaModel
+
+    return ArenaModel(load_model(model, num_classes=num_classes, device=device), str(model))
+
+
+def load_model(
+    model: str | Path = "yolov5s",
+    *,
+    num_classes: int | None = None,
+    device: str | torch.device = "cpu",
+) -> Model:
+    """The network (a Detector or a Classifier) in eval mode.
 
     model: a registered name ("yolov5n": random weights, with a warning), a weights file
     (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), a structure file written by
@@ -62,7 +83,7 @@ def load(
 
 def structure_model(
     path: str | Path, num_classes: int | None = None, names: dict | None = None
-) -> Detector:
+) -> Model:
     """A DAMO-YOLO detector on the backbone a structure file describes (`yoloarena search`
     writes one), with the neck and head of a released model; random weights."""
     kwargs = {"num_classes": num_classes} if num_classes else {}
@@ -89,7 +110,7 @@ def not_found_error(text: str, path: Path) -> Exception:
     return unknown("model", text, list_models(), hint="give a registered name or a weights file")
 
 
-def load_weights(path: str | Path) -> Detector:
+def load_weights(path: str | Path) -> Model:
     """Build the model a weights file describes and load its weights (strict)."""
     loaded = read_weights(path)
     get_entry(loaded.model_name)  # an unknown name in a file gets the usual message

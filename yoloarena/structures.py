@@ -1,4 +1,6 @@
-"""Small data structures passed between modules: LetterboxInfo and Results."""
+"""Small data structures passed between modules: Targets, BatchTargets and Results.
+
+LetterboxInfo is defined with the letterbox it describes (ops/letterbox.py) and re-exported here."""
 
 from __future__ import annotations
 
@@ -11,16 +13,10 @@ import numpy as np
 import torch
 
 from .ops.boxes import xyxy_to_cxcywh, xyxy_to_ltwh
+from .ops.letterbox import LetterboxInfo
 from .plotting import draw_detections
 
-
-@dataclass(frozen=True)
-class LetterboxInfo:
-    """How an image was resized and padded: x' = x * scale + pad, per axis."""
-
-    scale_xy: tuple[float, float]
-    pad_xy: tuple[float, float]
-    shape: tuple[int, int]  # (h, w) of the resized and padded image
+__all__ = ["BatchTargets", "LetterboxInfo", "Results", "Targets"]
 
 
 @dataclass

@@ -14,6 +14,7 @@ from conftest import shared_path
 from recipe import recipe_state_dict
 
 import yoloarena
+from yoloarena import ArenaModel
 from yoloarena.data.images import read_image
 from yoloarena.errors import YoloArenaError
 from yoloarena.export import export_model, load_exported
@@ -43,7 +44,7 @@ def recipe_model(name: str):
     fx = _fixture(name)
     if fx is not None:
         model.load_state_dict(recipe_state_dict(fx), strict=False)
-    return model
+    return ArenaModel(model)
 
 
 def torch_outputs(model, x: torch.Tensor) -> list[torch.Tensor]:
@@ -242,7 +243,7 @@ def test_missing_optional_dependency_names_the_extra(yolov5n_official, monkeypat
 def test_fixed_size_file_refuses_other_sizes(yolov5n_official, tmp_path) -> None:
     path = yolov5n_official.export("torchscript", imgsz=96, file=tmp_path / "m.torchscript")
     runtime = yoloarena.load(path)
-    assert runtime.preprocess.rect is False and runtime.eval_protocol.rect is False
+    assert runtime.transform.rect is False and runtime.eval_protocol.rect is False
     with pytest.raises(YoloArenaError, match=r"exported for \[96, 96\] input.*dynamic=True"):
         runtime(torch.zeros(1, 3, 128, 128))
     meta = load_exported(path).meta

@@ -8,10 +8,10 @@ import random
 import pytest
 from conftest import shared_json
 
-import yoloarena
 from yoloarena.bench.stats import count_flops
 from yoloarena.cli import main
 from yoloarena.errors import YoloArenaError
+from yoloarena.loading import load_model
 from yoloarena.models.damoyolo.madnas import score
 from yoloarena.models.damoyolo.space import SearchSpace
 from yoloarena.models.damoyolo.structure import read_structure
@@ -39,7 +39,7 @@ def test_gflops_budget_search_beats_the_start_within_budget(tmp_path) -> None:
     assert score(st).total >= score(init).total
     assert score(st).total > T_REFERENCE_SCORE  # T itself fits this budget: the search beats it
     assert summary["best"]["score"] == pytest.approx(score(st).total, abs=1e-4)
-    model = yoloarena.load(out / "structure.yaml").deploy()  # counted by torch, not the ledger
+    model = load_model(out / "structure.yaml").deploy()  # counted by torch, not the ledger
     assert count_flops(model, 640) / 1e9 <= budget
 
 

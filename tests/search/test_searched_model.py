@@ -9,10 +9,10 @@ import pytest
 import torch
 from training import shapes_dataset
 
-import yoloarena
 from yoloarena.bench.benchmark import BenchmarkConfig, run_benchmark
 from yoloarena.engine.train_job import TrainConfig, run_train
 from yoloarena.export import export_model, load_exported
+from yoloarena.loading import load_model
 from yoloarena.models.damoyolo.space import SearchSpace
 from yoloarena.models.damoyolo.structure import read_structure
 from yoloarena.search import SearchConfig, run_search
@@ -33,7 +33,7 @@ def test_searched_structure_trains_exports_and_benchmarks(tmp_path, caplog) -> N
         run = run_train(cfg, {"warmup_epochs": 0.0, "mosaic": 0.0})
     assert "neck, head and training recipe of damoyolo-t (named in the file)" in caplog.text
     weights = run / "weights" / "last.pt"
-    model = yoloarena.load(weights)
+    model = load_model(weights)
     assert model.model_name == "damoyolo-nas" and model.structure == st
     assert model.num_classes == 3 and model.default_hyp == "damo-t"
 

@@ -110,7 +110,7 @@ def model_row(
 
 def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
     from ..engine.runs import run_dir
-    from ..loading import load
+    from ..loading import load_model
 
     parse_backends(cfg.backends)  # fail early on a bad backend name
     specs = resolve_models(cfg.models)
@@ -123,7 +123,7 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
     rows = []
     for spec in specs:
         LOGGER.info("benchmark: %s", spec)
-        model = load(spec, device=cfg.device)
+        model = load_model(spec, device=cfg.device)
         metrics = None
         if dataset is not None and not is_registered(spec):  # mAP needs trained weights
             metrics = _val(model, dataset, cfg)

@@ -183,11 +183,11 @@ def _finished(run: Path, epochs: int) -> bool:
 def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Path) -> dict:
     from ..data.load import load_dataset
     from ..engine.validator import validate
-    from ..loading import load
+    from ..loading import load_model
 
     folder.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(settings.data, "val")
-    model = load(weights, device=cfg.device).deploy()
+    model = load_model(weights, device=cfg.device).deploy()
     val = validate(model, dataset, settings.imgsz, 16, PINNED, workers=cfg.workers)
     m = val.metrics
     mean_pr = m.pr_curves.mean(0).tolist() if m.pr_curves is not None and len(m.pr_curves) else []

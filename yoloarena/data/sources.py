@@ -36,7 +36,7 @@ def iter_frames(source: Any, rgb: bool = False, vid_stride: int = 1) -> Iterator
     """Frames of source. rgb=True: numpy arrays are RGB (as from PIL); the default is BGR."""
     if isinstance(source, np.ndarray):
         yield Frame(to_bgr(source, rgb=rgb), path=None)
-    elif _is_pil(source):
+    elif is_pil(source):
         from PIL import ImageOps
 
         upright = ImageOps.exif_transpose(source) or source
@@ -116,7 +116,7 @@ def _video_frames(path: Path, vid_stride: int) -> Iterator[Frame]:
         cap.release()
 
 
-def _is_pil(obj: Any) -> bool:
+def is_pil(obj: Any) -> bool:
     return type(obj).__module__.startswith("PIL.") and hasattr(obj, "convert")
 
 

@@ -79,7 +79,7 @@ def neck_channels(model: Detector, imgsz: int, device: torch.device) -> list[int
 
 def teacher_input(x: torch.Tensor, student: Detector, teacher: Detector) -> torch.Tensor:
     """The student's batch as the teacher expects its pixels (scale; channel order)."""
-    out = x * (student.preprocess.divisor / teacher.preprocess.divisor)
-    if student.preprocess.rgb != teacher.preprocess.rgb:
+    out = x * (student.transform.divisor / teacher.transform.divisor)
+    if student.transform.rgb != teacher.transform.rgb:
         out = out.flip(1)
     return out

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from ..export import ExportResult, check_format, export_model
-from ..loading import load
+from ..loading import load_model
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -35,7 +35,7 @@ class ExportConfig:
 
 def run_export(cfg: ExportConfig) -> ExportResult:
     check_format(cfg.format)  # before loading anything
-    model = load(cfg.model, device=cfg.device)
+    model = load_model(cfg.model, device=cfg.device)
     kwargs = {k: v for k, v in vars(cfg).items() if k not in ("model", "format")}
     result = export_model(model, cfg.format, **kwargs)
     size = _size_mb(result.path)

@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 
 from ..config import save_yaml
-from ..loading import load
+from ..loading import load_model
 from ..structures import Results
 from .predictor import predict
 from .runs import run_dir
@@ -80,7 +80,7 @@ def run_predict(cfg: PredictConfig) -> Path:
         from ..errors import YoloArenaError
 
         raise YoloArenaError("predict needs source=<image, folder, glob, list.txt or video>")
-    model = load(cfg.model, device=cfg.device).deploy()
+    model = load_model(cfg.model, device=cfg.device).deploy()
     out = run_dir(cfg.project, "predict", cfg.name, cfg.exist_ok)
     save_yaml(cfg, out / "args.yaml")
     videos = _VideoWriters(out)

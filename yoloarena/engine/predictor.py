@@ -1,22 +1,20 @@
-"""Prediction for any Detector: sources -> preprocess -> forward -> NMS -> Results."""
+"""Prediction on sources for any Detector: files, folders, globs, videos, arrays -> Results.
+
+Reading sources, batching and streaming live here; the per-batch work (the model's own transform,
+forward, postprocess, map back) is the module's `Detector.predict`.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
-import cv2
-import numpy as np
-import torch
-
 from ..data.sources import Frame, iter_frames
-from ..models.base import Detector, Preprocess
-from ..ops.letterbox import batch_shape, letterbox, unletterbox
-from ..structures import LetterboxInfo, Results
+from ..models.base import Detector, as_module
+from ..structures import Results
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -29,29 +27,6 @@ def check_imgsz(imgsz: int, stride: int) -> int:
             "imgsz=%d is not a multiple of the stride %d; using %d", imgsz, stride, fixed
         )
     return fixed
-
-
-def preprocess(
-    images: Sequence[np.ndarray], spec: Preprocess, imgsz: int, stride: int, device: torch.device
-) -> tuple[torch.Tensor, list[LetterboxInfo]]:
-    """BGR HWC uint8 images -> one NCHW float batch on device, plus how each was resized."""
-    if spec.resize == "stretch":
-        shape: tuple[int, int] = (imgsz, imgsz)
-    elif spec.rect:
-        shape = batch_shape([im.shape[:2] for im in images], imgsz, stride)
-    else:
-        shape = (imgsz, imgsz)
-    stretch = spec.resize == "stretch"
-    boxed = [
-        letterbox(im, shape, stride=stride, stretch=stretch, color=spec.pad_value) for im in images
-    ]
-    pixels = [cv2.cvtColor(b[0], cv2.COLOR_BGR2RGB) if spec.rgb else b[0] for b in boxed]
-    batch = pixels[0][None] if len(pixels) == 1 else np.stack(pixels)
-    # NHWC memory seen as NCHW (channels-last strides): no transpose copy
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).to(device).float()
-    if spec.divisor != 1.0:
-        x.div_(spec.divisor)
-    return x, [b[1] for b in boxed]
 
 
 def predict(
@@ -71,16 +46,14 @@ def predict(
     vid_stride: int = 1,
     stream: bool = False,
 ) -> list[Results] | Iterator[Results]:
-    """Run model on source; see Detector.predict. stream=True returns a lazy generator."""
-    defaults = model.predict_defaults
-    settings = {
-        "conf": defaults.conf if conf is None else conf,
-        "iou": defaults.iou if iou is None else iou,
-        "max_det": defaults.max_det if max_det is None else max_det,
-        "agnostic": agnostic,
-        "classes": classes,
-        "multi_label": multi_label,
-    }
+    """Run model on source (file, folder, glob, .txt list, list, array, PIL image, video).
+
+    Returns a list of Results, or a lazy generator of them with stream=True (use it for videos).
+    Unset NMS settings take the family's predict defaults.
+    """
+    model = as_module(model)
+    settings = {"conf": conf, "iou": iou, "max_det": max_det, "agnostic": agnostic,
+                "classes": classes, "multi_label": multi_label}  # fmt: skip
     size = check_imgsz(imgsz or model.imgsz, max(model.stride))
     frames = iter_frames(source, rgb=rgb, vid_stride=vid_stride)
     gen = _run(model, frames, settings, size, max(batch, 1), half)
@@ -92,7 +65,6 @@ def _batches(frames: Iterator[Frame], size: int) -> Iterator[list[Frame]]:
         yield chunk
 
 
-@torch.inference_mode()
 def _run(
     model: Detector,
     frames: Iterator[Frame],
@@ -101,10 +73,6 @@ def _run(
     batch: int,
     half: bool,
 ) -> Iterator[Results]:
-    device = model.device
-    use_half = half and device.type == "cuda"
-    if model.training:
-        model.eval()
     for chunk in _batches(frames, batch):
         good = []
         for f in chunk:
@@ -114,26 +82,7 @@ def _run(
                 good.append(f)
         if not good:
             continue
-        t0 = time.perf_counter()
-        x, infos = preprocess(
-            [f.image for f in good], model.preprocess, imgsz, max(model.stride), device
-        )
-        t1 = time.perf_counter()
-        with torch.autocast(device.type, enabled=use_half):
-            out = model(x)
-        _sync(device)
-        t2 = time.perf_counter()
-        dets = model.postprocess(out, **settings)
-        t3 = time.perf_counter()
-        n = len(good)
-        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
-                 "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
-        for f, info, (boxes, scores, labels) in zip(good, infos, dets, strict=True):
-            shape = f.image.shape[:2]
-            yield Results(unletterbox(boxes, info, shape), scores, labels, model.names, shape,
-                          path=f.path, orig_img=f.image, speed=speed, frame=f.frame)  # fmt: skip
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        results = model.predict([f.image for f in good], imgsz=imgsz, half=half, **settings)
+        for f, r in zip(good, results, strict=True):
+            r.path, r.frame = f.path, f.frame
+            yield r

@@ -25,7 +25,13 @@ from ..config import build_config, load_config, save_yaml, to_dict
 from ..data.load import load_dataset
 from ..errors import YoloArenaError, unknown
 from ..hyp import HYP_FIELDS, Hyp, model_hyp
-from ..loading import STRUCTURE_SUFFIXES, load, not_found_error, select_device, structure_model
+from ..loading import (
+    STRUCTURE_SUFFIXES,
+    load_model,
+    not_found_error,
+    select_device,
+    structure_model,
+)
 from ..models.base import Detector
 from ..registry import build_model, get_entry, is_registered
 from ..weights import read_weights
@@ -150,7 +156,7 @@ def _prepare(cfg: TrainConfig, hyp_overrides: dict, given: set | None, info) -> 
         save_dir, cfg.epochs, imgsz, cfg.batch, cfg.workers, device, cfg.seed, cfg.rect, cfg.amp,
         cfg.patience, cfg.plots, cfg.tensorboard, ckpt,
         prepare=cfg.autoanchor and not pretrained_head and ckpt is None,
-        teacher=load(cfg.teacher) if cfg.teacher else None, distill_weight=cfg.distill_weight,
+        teacher=load_model(cfg.teacher) if cfg.teacher else None, distill_weight=cfg.distill_weight,
         dist=info, sync_bn=cfg.sync_bn,
     )  # fmt: skip
 

@@ -1,7 +1,7 @@
 """The family-agnostic training loop.
 
 It knows a Detector only through its contract: forward -> HeadOutput, configure_criterion /
-criterion, eval_protocol, preprocess, and the optional on_train_start hook (YOLOv5 autoanchor).
+criterion, eval_protocol, transform, and the optional on_train_start hook (YOLOv5 autoanchor).
 """
 
 from __future__ import annotations
@@ -86,9 +86,9 @@ class Trainer:
             )
         self.weights_dir = run.save_dir / "weights"
         self.weights_dir.mkdir(parents=True, exist_ok=True)
-        spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.preprocess.rgb,
+        spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.transform.rgb,
                             run.rect, run.batch, max(run.model.stride),
-                            stretch=run.model.preprocess.resize == "stretch")  # fmt: skip
+                            stretch=run.model.transform.resize == "stretch")  # fmt: skip
         self.dataset = TrainDataset(run.train_data, run.hyp, spec)
         cuda = run.device.type == "cuda"
         rank = run.dist.rank if run.dist else 0
@@ -187,8 +187,7 @@ class Trainer:
             ni = epoch * nb + i
             self.schedule.apply(self.optimizer, epoch, ni)
             x = images.to(run.device, non_blocking=True, memory_format=torch.channels_last).float()
-            if model.preprocess.divisor != 1:
-                x /= model.preprocess.divisor
+            x = model.transform.normalize(x)
             with torch.autocast(run.device.type, enabled=self.scaler.is_enabled()):
                 loss = self._loss(x, targets.to(run.device), ni, nb)
             if not torch.isfinite(loss["total"]):
@@ -208,7 +207,7 @@ class Trainer:
                 from .train_plots import plot_train_batch
 
                 plot_train_batch(
-                    images, targets, run.save_dir / f"train_batch{i}.jpg", model.preprocess.rgb
+                    images, targets, run.save_dir / f"train_batch{i}.jpg", model.transform.rgb
                 )
             progress.update(i + 1, {k: v / (i + 1) for k, v in totals.items()})
         progress.close()

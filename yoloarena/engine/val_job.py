@@ -11,7 +11,8 @@ from ..config import save_yaml, to_dict
 from ..data.load import load_dataset
 from ..errors import YoloArenaError
 from ..eval.plots import plot_conf_curve, plot_confusion_matrix, plot_pr_curve
-from ..loading import load
+from ..loading import load_model
+from ..models.base import Detector
 from .predictor import check_imgsz
 from .runs import run_dir
 from .validator import ValResult, validate
@@ -43,10 +44,12 @@ class ValConfig:
     exist_ok: bool = False
 
 
-def run_val(cfg: ValConfig) -> tuple[Path, ValResult]:
+def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValResult]:
+    """Validate cfg.model (or the given network) on cfg.data and write the run folder."""
     if not cfg.data:
         raise YoloArenaError("val needs data=<dataset .yaml or COCO .json>")
-    model = load(cfg.model, device=cfg.device).deploy()
+    if model is None:
+        model = load_model(cfg.model, device=cfg.device).deploy()
     dataset = load_dataset(cfg.data, cfg.split, workers=None)
     LOGGER.info(dataset.report.summary().splitlines()[0])
     if dataset.report.problems and cfg.verbose:

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
 
@@ -22,8 +21,8 @@ from ..data.dataset import DetectionDataset
 from ..errors import YoloArenaError
 from ..eval.coco import EvalResult, evaluate_coco
 from ..eval.confusion import ConfusionMatrix
-from ..models.base import Detector, EvalProtocol
-from ..ops.letterbox import eval_letterbox, rect_batches, unletterbox
+from ..models.base import Detector, EvalProtocol, as_module
+from ..ops.letterbox import rect_batches
 from ..structures import LetterboxInfo
 from .ddp import DistInfo, broadcast, gather
 
@@ -52,7 +51,7 @@ class ValResult:
 def _batches(
     dataset: DetectionDataset, model: Detector, imgsz: int, batch: int, proto: EvalProtocol
 ):
-    if model.preprocess.resize == "letterbox" and proto.rect:
+    if model.transform.resize == "letterbox" and proto.rect:
         return rect_batches(dataset.shapes, batch, imgsz, max(model.stride), proto.pad)
     order = np.arange(len(dataset))
     square = (imgsz, imgsz)
@@ -62,20 +61,11 @@ def _batches(
 def _load_batch(
     dataset: DetectionDataset, idx: np.ndarray, shape: tuple[int, int], model: Detector, imgsz: int
 ) -> tuple[torch.Tensor, list[LetterboxInfo], list[int]]:
-    spec = model.preprocess
-    pixels, infos = [], []
-    for i in idx.tolist():
-        img = dataset.load_image(i)
-        if spec.resize == "stretch":
-            h0, w0 = img.shape[:2]
-            out = cv2.resize(img, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-            info = LetterboxInfo((shape[1] / w0, shape[0] / h0), (0.0, 0.0), shape)
-        else:
-            out, info = eval_letterbox(img, imgsz, shape, spec.pad_value)
-        pixels.append(cv2.cvtColor(out, cv2.COLOR_BGR2RGB) if spec.rgb else out)
-        infos.append(info)
-    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)  # NHWC memory, NCHW view
-    return x, infos, idx.tolist()
+    """A uint8 batch in the model's val preprocessing (decoded and resized in a worker thread)."""
+    done = [model.transform.resize_image(dataset.load_image(i), shape, imgsz, "val")
+            for i in idx.tolist()]  # fmt: skip
+    x = model.transform.stack([d[0] for d in done])
+    return x, [d[1] for d in done], idx.tolist()
 
 
 def _prefetch(jobs: list, load, workers: int) -> Iterator:
@@ -108,6 +98,7 @@ def validate(
     Under DDP every rank predicts a share of the batches; rank 0 scores all predictions and
     every rank gets the metrics.
     """
+    model = as_module(model)
     proto = protocol or model.eval_protocol
     if model.num_classes != dataset.num_classes:
         raise YoloArenaError(
@@ -126,9 +117,7 @@ def validate(
     for x, infos, idx in _prefetch(
         jobs, lambda i, s: _load_batch(dataset, i, s, model, imgsz), workers
     ):
-        x = x.to(device).float()
-        if model.preprocess.divisor != 1:
-            x.div_(model.preprocess.divisor)
+        x = model.transform.normalize(x.to(device))
         t0 = time.perf_counter()
         t["data"] += t0 - tick
         with torch.autocast(device.type, enabled=use_half):
@@ -138,7 +127,7 @@ def validate(
         t1 = time.perf_counter()
         dets = model.postprocess(out, proto.conf, proto.iou, proto.max_det, proto.multi_label)
         for i, info, (boxes, scores, labels) in zip(idx, infos, dets, strict=True):
-            boxes = unletterbox(boxes.float().cpu(), info, tuple(dataset.shapes[i]))
+            boxes = model.transform.map_back(boxes.float().cpu(), info, tuple(dataset.shapes[i]))
             _collect(preds, dataset, i, boxes, scores.cpu(), labels.cpu(), confusion)
         tick = time.perf_counter()
         t["nms"] += tick - t1

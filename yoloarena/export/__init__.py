@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import YoloArenaError, unknown
-from ..models.base import Detector
+from ..models.base import Detector, as_module
 from .check import Parity, ParityError, check_image, compare_detections, compare_raw, parity_input
 from .formats import to_engine, to_onnx, to_openvino, to_torchscript
 from .graph import ExportGraph, output_names
@@ -126,6 +126,7 @@ def export_model(
     device: str | torch.device = "cpu",
 ) -> ExportResult:
     """Export model (a copy, deployed) and check the file against PyTorch on a real image."""
+    model = as_module(model)
     fmt = str(format).lower()
     dev = torch.device(device)
     _check_args(fmt, half, dev, batch)

@@ -95,11 +95,5 @@ def check_image(source: str | Path | None) -> np.ndarray:
 
 def parity_input(model: Detector, image: np.ndarray, imgsz: tuple[int, int], batch: int):
     """The image preprocessed as the exported file expects it, repeated to the batch size."""
-    from ..engine.predictor import preprocess
-
-    spec = model.preprocess
-    x, _ = preprocess([image], type(spec)(**{**vars(spec), "rect": False}), imgsz[0],
-                      max(model.stride), torch.device("cpu"))  # fmt: skip
-    if tuple(x.shape[2:]) != tuple(imgsz):
-        x = torch.nn.functional.interpolate(x, size=imgsz, mode="bilinear")
+    x, _ = model.transform.square()([image], imgsz[0], "cpu", shape=tuple(imgsz))
     return x.expand(batch, -1, -1, -1).contiguous()

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from ..errors import YoloArenaError
-from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
+from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
+from ..models.transform import DetectTransform
 from .formats import quiet_tracing, require
 from .meta import META_KEY, loads
 
@@ -37,12 +38,14 @@ class RuntimeDetector(Detector):
     """An exported model behind the Detector API (inference only)."""
 
     def __init__(self, session: Any, meta: dict[str, Any], source: str) -> None:
-        pre = dict(meta["preprocess"])
         self.dynamic = bool(meta.get("dynamic"))
-        if not self.dynamic:
-            pre["rect"] = False  # fixed input: every image letterboxed to the export size
         h, w = meta["imgsz"]
-        super().__init__(meta["num_classes"], meta["stride"], meta["names"], Preprocess(**pre), h)
+        transform = DetectTransform.from_meta(meta["preprocess"], max(meta["stride"]), h)
+        if not self.dynamic:
+            transform = (
+                transform.square()
+            )  # fixed input: every image letterboxed to the export size
+        super().__init__(meta["num_classes"], meta["stride"], meta["names"], transform, h)
         if h != w:
             raise YoloArenaError(f"'{source}' has a non-square input {h}x{w}; not supported yet")
         self.family = meta["family"]

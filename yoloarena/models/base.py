@@ -1,23 +1,36 @@
-"""The Detector contract, the same for every family.
+"""The model contracts: a small `Model` base, and `Detector` (detect, segment) on it.
+
+Every model is a plain ``nn.Module`` with a ``task`` (``detect``, ``segment``, ``classify``), class
+names, and its own preprocessing (``transform``). The Detector contract, the same for every family:
 
 - ``forward(images) -> HeadOutput``: raw per-level maps, plus decoded boxes/scores in eval mode.
 - ``criterion(output, targets) -> dict[str, Tensor]`` (losses with a ``total``).
 - ``postprocess(output, ...) -> list[(boxes, scores, labels)]``: decode + NMS, input pixels.
-- ``predict(source, ...) -> list[Results]``: preprocess, forward, postprocess, map back.
+- ``predict(images, ...) -> list[Results]`` on in-memory images: transform, forward, postprocess,
+  map back to the original pixels.
 - ``deploy()``: fuse Conv+BN (and re-parameterise) for inference and export.
+
+Files, folders, videos, validation, training and export need the engine: they live on the facade
+that ``yoloarena.load()`` returns (``yoloarena.api.ArenaModel``), never on the module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..data.sources import is_pil, iter_frames
 from ..nn.fuse import fuse_model
 from ..ops.nms import multiclass_nms
+from ..structures import Results
+from .transform import DetectTransform
 
 
 @dataclass
@@ -45,17 +58,6 @@ class HeadOutput:
 
 
 @dataclass(frozen=True)
-class Preprocess:
-    """How images become the network input (the family's own rule)."""
-
-    resize: Literal["letterbox", "stretch"] = "letterbox"
-    rgb: bool = True  # channel order the network expects
-    divisor: float = 255.0  # pixel values are divided by this (1.0: raw 0..255)
-    pad_value: int = 114
-    rect: bool = True  # letterbox to the smallest stride-multiple rectangle (PyTorch only)
-
-
-@dataclass(frozen=True)
 class EvalProtocol:
     """How a family is validated: NMS settings and batching (its official val defaults)."""
 
@@ -75,31 +77,80 @@ class PostprocessDefaults:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class Detector(nn.Module):
-    """Base class of every detector; subclasses build layers and implement forward."""
+class Model(nn.Module):
+    """What every model has, whatever its task: class names, its transform, deploy, metadata."""
 
+    task: ClassVar[str] = ""  # "detect", "segment" or "classify"
     family: ClassVar[str] = ""
+    default_hyp: str | None = None  # the family's training preset for this model (None: default)
+
+    def __init__(
+        self,
+        num_classes: int,
+        names: dict[int, str] | Sequence[str] | None,
+        transform: Any,
+        imgsz: int,
+    ) -> None:
+        super().__init__()
+        self.num_classes = int(num_classes)
+        self.names = normalize_names(names, self.num_classes)
+        self.transform = transform
+        self.imgsz = imgsz
+        self.model_name = ""
+        self.deployed = False
+
+    def deploy(self) -> Model:
+        """Prepare for inference, in place; returns self in eval mode.
+
+        Fuses Conv+BN everywhere and stores the weights channels-last (NHWC), which oneDNN and
+        cuDNN run faster (about 20% on CPU); the outputs are unchanged. A deployed model is
+        returned as it is.
+        """
+        if self.deployed:
+            return self.eval()
+        fuse_model(self)
+        self.to(memory_format=torch.channels_last)
+        self.deployed = True
+        return self.eval()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def metadata(self) -> dict[str, Any]:
+        """What an exported file or a checkpoint needs to rebuild the pre/post-processing."""
+        return {
+            "model_name": self.model_name,
+            "family": self.family,
+            "task": self.task,
+            "num_classes": self.num_classes,
+            "names": dict(self.names),
+            "imgsz": self.imgsz,
+            "preprocess": self.transform.to_meta(),
+        }
+
+
+class Detector(Model):
+    """Base class of every detector (and segmenter); subclasses build layers and forward."""
+
+    task: ClassVar[str] = "detect"
     has_objectness: ClassVar[bool] = False  # decoded outputs include an objectness branch
     predict_defaults: ClassVar[PostprocessDefaults] = PostprocessDefaults()
     eval_protocol: ClassVar[EvalProtocol] = EvalProtocol()
-    default_hyp: str | None = None  # the family's training preset for this model (None: default)
 
     def __init__(
         self,
         num_classes: int,
         stride: Sequence[int],
         names: dict[int, str] | Sequence[str] | None = None,
-        preprocess: Preprocess | None = None,
+        transform: DetectTransform | None = None,
         imgsz: int = 640,
     ) -> None:
-        super().__init__()
-        self.num_classes = int(num_classes)
-        self.stride = tuple(int(s) for s in stride)
-        self.names = normalize_names(names, self.num_classes)
-        self.preprocess = preprocess or Preprocess()
-        self.imgsz = imgsz
-        self.model_name = ""
-        self.deployed = False
+        stride = tuple(int(s) for s in stride)
+        transform = dataclasses.replace(transform or DetectTransform(), stride=max(stride),
+                                        imgsz=imgsz)  # fmt: skip
+        super().__init__(num_classes, names, transform, imgsz)
+        self.stride = stride
 
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:  # pragma: no cover
         """Neck outputs, finest level first (strides 8, 16, 32, ...)."""
@@ -115,12 +166,6 @@ class Detector(nn.Module):
         feats = self.features(images)
         out = self.head_output(feats)
         return (out, feats) if return_features else out
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """model(tensor) runs forward; model(path | array | PIL | list, ...) runs predict."""
-        if args and not isinstance(args[0], torch.Tensor):
-            return self.predict(*args, **kwargs)
-        return super().__call__(*args, **kwargs)
 
     def configure_criterion(self, hyp: Any, imgsz: int) -> None:
         """Set up the loss for training with these hyperparameters at this image size."""
@@ -156,52 +201,92 @@ class Detector(nn.Module):
             )
         return results
 
-    def predict(self, source: Any, **kwargs: Any) -> Any:
-        """Detect objects in source (file, folder, glob, list, array, PIL image, video).
+    def settings(self, **given: Any) -> dict[str, Any]:
+        """postprocess keyword arguments: the given ones, the family's defaults for the rest."""
+        d = self.predict_defaults
+        out = {"conf": d.conf, "iou": d.iou, "max_det": d.max_det, "multi_label": False,
+               "agnostic": False, "classes": None}  # fmt: skip
+        out.update({k: v for k, v in given.items() if v is not None and k in out})
+        return out
 
-        Returns a list of Results, or a generator of them with stream=True (use it for videos).
-        Keyword arguments: conf, iou, imgsz, max_det, agnostic, classes, batch, rgb, half, stream.
+    @torch.inference_mode()
+    def predict(
+        self,
+        images: Any,
+        imgsz: int | None = None,
+        rgb: bool = False,
+        half: bool = False,
+        **settings: Any,
+    ) -> list[Results]:
+        """Detect objects in in-memory images: one or a list of numpy arrays (HWC, BGR as OpenCV
+        gives them; rgb=True for RGB) or PIL images. Keyword arguments go to postprocess (conf,
+        iou, max_det, multi_label, agnostic, classes; unset ones take the family's defaults).
+
+        For files, folders, globs, URLs and videos use ``yoloarena.load(...).predict(source)``.
+        Each Results carries the per-image time of each stage in ``speed`` (ms).
         """
-        from ..engine.predictor import predict
-
-        return predict(self, source, **kwargs)
-
-    def deploy(self) -> Detector:
-        """Prepare for inference, in place; returns self in eval mode.
-
-        Fuses Conv+BN everywhere and stores the weights channels-last (NHWC), which oneDNN and
-        cuDNN run faster (about 20% on CPU); the outputs are unchanged. A deployed model is
-        returned as it is.
-        """
-        if self.deployed:
-            return self.eval()
-        fuse_model(self)
-        self.to(memory_format=torch.channels_last)
-        self.deployed = True
-        return self.eval()
-
-    def export(self, format: str = "onnx", **kwargs: Any) -> Any:
-        """Export to format (onnx, openvino, torchscript, engine) and check the file against
-        PyTorch; returns the path. Keyword arguments: see yoloarena.export.export_model."""
-        from ..export import export_model
-
-        return export_model(self, format, **kwargs).path
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+        arrays = as_bgr_list(images, rgb)
+        if self.training:
+            self.eval()
+        device = self.device
+        t0 = time.perf_counter()
+        x, infos = self.transform(arrays, imgsz or self.imgsz, device)
+        t1 = time.perf_counter()
+        with torch.autocast(device.type, enabled=half and device.type == "cuda"):
+            out = self(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t2 = time.perf_counter()
+        dets = self.postprocess(out, **self.settings(**settings))
+        t3 = time.perf_counter()
+        n = len(arrays)
+        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+                 "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
+        out = []
+        for im, info, (boxes, scores, labels) in zip(arrays, infos, dets, strict=True):
+            boxes = self.transform.map_back(boxes, info, im.shape[:2])
+            shape = im.shape[:2]
+            out.append(Results(boxes, scores, labels, self.names, shape, orig_img=im, speed=speed))
+        return out
 
     def metadata(self) -> dict[str, Any]:
-        """What an exported file or a checkpoint needs to rebuild the pre/post-processing."""
-        return {
-            "model_name": self.model_name,
-            "family": self.family,
-            "num_classes": self.num_classes,
-            "names": dict(self.names),
-            "stride": list(self.stride),
-            "imgsz": self.imgsz,
-            "preprocess": vars(self.preprocess).copy(),
-        }
+        return {**super().metadata(), "stride": list(self.stride)}
+
+
+class Classifier(Model):
+    """Base class of image classifiers (the classification work fills it in).
+
+    Contract: ``forward(images) -> logits [B, C]``; ``criterion(logits, labels)`` -> losses with
+    a ``total``; ``postprocess(logits) -> probabilities [B, C]``; ``predict(images)`` on in-memory
+    images; ``deploy()``.
+    """
+
+    task: ClassVar[str] = "classify"
+
+    def postprocess(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.float().softmax(-1)
+
+
+def as_module(model: Any) -> Model:
+    """The network behind a facade returned by ``yoloarena.load`` (or the module itself)."""
+    if isinstance(model, nn.Module):
+        return model  # type: ignore[return-value]
+    inner = getattr(model, "model", None)
+    if isinstance(inner, nn.Module):
+        return inner  # type: ignore[return-value]
+    raise TypeError(f"expected a yoloarena model, got {type(model).__name__}")
+
+
+def as_bgr_list(images: Any, rgb: bool = False) -> list[np.ndarray]:
+    """One or a list of numpy arrays / PIL images -> BGR HWC uint8 arrays (PIL: EXIF applied)."""
+    items = list(images) if isinstance(images, list | tuple) else [images]
+    for im in items:
+        if not isinstance(im, np.ndarray) and not is_pil(im):
+            raise TypeError(
+                f"predict on the module takes numpy arrays or PIL images, not "
+                f"{type(im).__name__}; use yoloarena.load(...).predict(source) for files"
+            )
+    return [f.image for f in iter_frames(items, rgb=rgb)]
 
 
 def normalize_names(names: dict | Sequence[str] | None, num_classes: int) -> dict[int, str]:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
-from ..structures import LetterboxInfo
 from .boxes import clip_boxes
+
+
+@dataclass(frozen=True)
+class LetterboxInfo:
+    """How an image was resized and padded: x' = x * scale + pad, per axis."""
+
+    scale_xy: tuple[float, float]
+    pad_xy: tuple[float, float]
+    shape: tuple[int, int]  # (h, w) of the resized and padded image
 
 
 def _as_hw(shape: int | Sequence[int]) -> tuple[int, int]:

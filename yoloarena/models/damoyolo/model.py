@@ -11,7 +11,8 @@ from torch import nn
 
 from ...data.coco_classes import COCO80_NAMES
 from ...structures import BatchTargets
-from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
+from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
+from ..transform import DetectTransform
 from .giraffe import GiraffeNeckV2
 from .head import ZeroHead
 from .loss import DamoLoss
@@ -68,7 +69,7 @@ class DamoYolo(Detector):
         neck, head, activation and training recipe stay the variant's."""
         if names is None and num_classes == len(COCO80_NAMES):
             names = COCO80_NAMES
-        rule = Preprocess(resize="stretch", rgb=True, divisor=1.0, rect=False)
+        rule = DetectTransform(resize="stretch", rgb=True, divisor=1.0, rect=False)
         super().__init__(num_classes, (8, 16, 32), names, rule, imgsz=variant.imgsz)
         self.variant = variant
         structure = structure or STRUCTURES[variant.structure]

@@ -17,7 +17,8 @@ from ...hyp import Hyp, get_hyp
 from ...nn.blocks import C3, SPPF, Concat, make_divisible
 from ...nn.blocks import ConvBNAct as Conv
 from ...structures import BatchTargets
-from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults, Preprocess
+from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
+from ..transform import DetectTransform
 from .head import Detect
 from .loss import LossGains, YOLOv5Loss
 
@@ -140,7 +141,9 @@ class YOLOv5(Detector):
         if names is None and num_classes == len(COCO80_NAMES):
             names = COCO80_NAMES
         strides = (8, 16, 32, 64) if scale.p6 else (8, 16, 32)
-        super().__init__(num_classes, strides, names, Preprocess(), imgsz=1280 if scale.p6 else 640)
+        super().__init__(
+            num_classes, strides, names, DetectTransform(), imgsz=1280 if scale.p6 else 640
+        )
         self.scale = scale
         layers = (_p6_layers if scale.p6 else _p5_layers)(width, depth)
         head_ch = [width(c) for c in ((256, 512, 768, 1024) if scale.p6 else (256, 512, 1024))]
