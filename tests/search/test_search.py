@@ -39,6 +39,7 @@ def test_gflops_budget_search_beats_the_start_within_budget(tmp_path) -> None:
     assert score(st).total >= score(init).total
     assert score(st).total > T_REFERENCE_SCORE  # T itself fits this budget: the search beats it
     assert summary["best"]["score"] == pytest.approx(score(st).total, abs=1e-4)
+    assert "search done: 3000 iterations" in (out / "search.log").read_text()
     model = load_model(out / "structure.yaml").deploy()  # counted by torch, not the ledger
     assert count_flops(model, 640) / 1e9 <= budget
 
@@ -110,25 +111,26 @@ def test_latency_budget_search_meets_it_when_measured(tmp_path) -> None:
     """A tiny latency search (torch, 64 px): the result's whole-network latency, measured after the
     search, is within the budget plus the predictor's stated error over the re-measured networks.
     The budget is 1.3x the predicted latency of the start, so the test holds on any machine."""
+    from yoloarena.models.damoyolo.structure import STRUCTURES
     from yoloarena.search.latency_table import LatencyPredictor, LatencyTable
 
-    table = tmp_path / "table.json"
-    predictor = LatencyPredictor(LatencyTable("torch", runs=5, warmup=2, path=table), 80, 64, 5, 2)
-    init = SearchSpace("k1kx").initial()
-    from yoloarena.models.damoyolo.structure import STRUCTURES
-
-    predictor.calibrate("damoyolo-t", [init, STRUCTURES["T"]])
-    budget = 1.3 * predictor.predict(init, "damoyolo-t")
+    table = tmp_path / "table.json"  # timed here first, so the budget fits whatever this machine
+    predictor = LatencyPredictor(LatencyTable("torch", runs=5, warmup=2, path=table), 80, 64, 10, 2)
+    space = SearchSpace("k1kx")
+    predictor.calibrate("damoyolo-t", [space.initial(), STRUCTURES["T"]])
+    start = max(predictor.predict(st, "damoyolo-t") for st in (space.initial(), space.smallest()))
+    budget = 1.5 * start
     cfg = SearchConfig(budget_latency=budget, backend="torch", imgsz=64, iterations=150,
-                       population=16, top=3, runs=10, warmup=2, released=["T"], table=str(table),
+                       population=16, top=4, runs=10, warmup=2, released=["T"], table=str(table),
                        project=str(tmp_path), name="lat")  # fmt: skip
     out, summary = run_search(cfg)
     best, err = summary["best"], summary["predictor_error"]
     assert best["latency_predicted_ms"] <= budget
-    assert err["n"] == 3 and err["max_abs_pct"] >= err["median_abs_pct"] >= 0
+    # stated over the 2 calibration networks and the 3 other re-measured best
+    assert err["n"] == 5 and err["max_abs_pct"] >= err["median_abs_pct"] >= 0
     measured = best["latency_measured_ms"]
     assert measured <= budget + err["max_abs_pct"] / 100 * measured
-    assert "latency predictor error over 3 re-measured networks" in (out / "search.log").read_text()
+    assert "latency predictor error over the 5 other" in (out / "search.log").read_text()
     assert json.loads(table.read_text())["parts"]  # the table was kept on disk
 
 

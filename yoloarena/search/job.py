@@ -167,6 +167,9 @@ def run_search(cfg: SearchConfig) -> tuple[Path, dict]:
     handler = logging.FileHandler(out / "search.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     LOGGER.addHandler(handler)
+    level = LOGGER.level
+    if LOGGER.getEffectiveLevel() > logging.INFO:  # search.log gets INFO, also through the API
+        LOGGER.setLevel(logging.INFO)
     try:
         save_yaml(cfg, out / "args.yaml")
         LOGGER.info("search %s: %s space, layers <= %d, C3/C4/C5 in %s; neck and head of %s; "
@@ -182,6 +185,7 @@ def run_search(cfg: SearchConfig) -> tuple[Path, dict]:
                         predictor.table.measured, len(predictor.table.parts))  # fmt: skip
         return out, finish(cfg, state, evaluate, predictor, neck, out)
     finally:
+        LOGGER.setLevel(level)
         LOGGER.removeHandler(handler)
         handler.close()
 

@@ -135,6 +135,7 @@ class LatencyPredictor:
         self.table, self.num_classes, self.imgsz = table, num_classes, imgsz
         self.runs, self.warmup = runs, warmup
         self.constants: dict[str, float] = {}
+        self.checked: list[tuple[float, float]] = []  # (predicted, measured) of whole networks
 
     def parts(self, st: Structure, neck: str) -> tuple[Part, ...]:
         return detector_parts(st, neck, self.num_classes, self.imgsz)
@@ -161,10 +162,14 @@ class LatencyPredictor:
         return self.table.networks[key]
 
     def calibrate(self, neck: str, references: list[Structure]) -> float:
-        """The constant of neck: mean of measured minus summed over the reference networks."""
-        diffs = [self.measure(st, neck) - self.summed(st, neck) for st in dict.fromkeys(references)]
-        self.constants[neck] = sum(diffs) / len(diffs)
-        return self.constants[neck]
+        """The constant of neck: mean of measured minus summed over the reference networks (whose
+        predicted and measured latencies join `checked`)."""
+        refs = dict.fromkeys(references)
+        pairs = [(self.summed(st, neck), self.measure(st, neck)) for st in refs]
+        constant = sum(m - s for s, m in pairs) / len(pairs)
+        self.constants[neck] = constant
+        self.checked += [(s + constant, m) for s, m in pairs]
+        return constant
 
     def constant(self, neck: str) -> float:
         if neck not in self.constants:

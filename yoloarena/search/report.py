@@ -75,8 +75,11 @@ def summary_markdown(summary: dict, cfg) -> str:
                      + " |")  # fmt: skip
     err = summary["predictor_error"]
     if err:
-        lines.append(f"\nlatency predictor error over {err['n']} re-measured networks: median "
-                     f"{err['median_abs_pct']:.1f}%, max {err['max_abs_pct']:.1f}%")  # fmt: skip
+        lines.append(
+            f"\nlatency predictor error over the {err['n']} other whole networks measured "
+            f"(calibration and re-measured best): median {err['median_abs_pct']:.1f}%, max "
+            f"{err['max_abs_pct']:.1f}%; on the result {err['result_pct']:+.1f}%"
+        )
     lines.append(f"neck, head and recipe: {summary['neck']}; {summary['iterations']} iterations "
                  f"in {summary['seconds']:.1f} s")  # fmt: skip
     return "\n".join(lines)
