@@ -78,6 +78,11 @@ def test_impossible_budget_says_so(tmp_path) -> None:
     assert not (tmp_path / "search").exists()  # no run folder for a search that cannot start
 
 
+def test_impossible_layer_budget_says_so(tmp_path) -> None:
+    with pytest.raises(YoloArenaError, match=r"budget_layers=9 is below .* \(11 conv layers"):
+        run_search(SearchConfig(budget_layers=9, project=str(tmp_path)))
+
+
 def test_cli_search_writes_the_run_and_resumes(tmp_path, capsys) -> None:
     args = ["search", "budget_params=9", "iterations=300", "population=16", "released=T,Ns",
             f"project={tmp_path}", "name=cli"]  # fmt: skip
@@ -140,3 +145,22 @@ def test_random_is_not_used_globally() -> None:
     a = _members(_walk(7, 200))
     random.seed(2)
     assert _members(_walk(7, 200)) == a
+
+
+def test_compare_trains_a_structure_file_like_a_registered_model(tmp_path, monkeypatch) -> None:
+    """`yoloarena compare models=runs/search/<name>/structure.yaml,...` trains the structure with
+    the family recipe (here the training itself is replaced by a stub that records its config)."""
+    from yoloarena.bench import compare
+    from yoloarena.engine import train_job
+    from yoloarena.models.damoyolo.structure import STRUCTURES
+
+    path = tmp_path / "cpu15" / "structure.yaml"
+    path.parent.mkdir()
+    path.write_text(STRUCTURES["T"].to_yaml({"neck": "damoyolo-t"}))
+    seen = []
+    monkeypatch.setattr(train_job, "run_train", lambda cfg: seen.append(cfg) or tmp_path / "run")
+    cfg = compare.CompareConfig(models=[str(path)], epochs=1)
+    settings = compare.settings_of(cfg, "data.yaml")
+    weights, _ = compare._weights(str(path), cfg, settings, tmp_path)
+    assert [c.model for c in seen] == [str(path)] and seen[0].name == "cpu15-structure"
+    assert weights == str(tmp_path / "run" / "weights" / "best.pt")

@@ -145,8 +145,11 @@ def compare_one(spec: str, cfg: CompareConfig, settings: Settings, out: Path) ->
 
 
 def _weights(spec: str, cfg: CompareConfig, settings: Settings, project: Path):
-    """The weights to evaluate: a given file, or the best.pt of a (resumed) training run."""
-    if not is_registered(spec):
+    """The weights to evaluate: a given file, or the best.pt of a (resumed) training run of a
+    registered model or of a structure file (`yoloarena search`)."""
+    from ..loading import STRUCTURE_SUFFIXES
+
+    if not is_registered(spec) and Path(spec).suffix.lower() not in STRUCTURE_SUFFIXES:
         if not Path(spec).is_file():
             raise YoloArenaError(f"models: '{spec}' is neither a registered model nor a file")
         return spec, None

@@ -100,6 +100,13 @@ def check_config(cfg: SearchConfig) -> tuple[SearchSpace, Structure, str, Budget
             raise YoloArenaError(f"{key}={value} must be positive")
     if cfg.population < 1 or cfg.iterations < 0 or cfg.top < 1:
         raise YoloArenaError("population and top must be at least 1, iterations at least 0")
+    smallest = space.smallest()
+    if smallest.layers > space.layers:
+        raise YoloArenaError(
+            f"impossible budget: budget_layers={space.layers} is below the smallest {space.type} "
+            f"network of the search space ({smallest.layers} conv layers: the stem and one "
+            f"{space.convs_per_unit}-conv unit per stage)"
+        )
     init, init_neck = _init(cfg, space)
     if init.type != space.type:
         raise YoloArenaError(f"init={cfg.init} is a {init.type} structure, not type={cfg.type}")
