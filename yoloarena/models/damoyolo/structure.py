@@ -159,6 +159,8 @@ def _problem(st: Structure) -> str:
         return f"type '{st.type}' is not one of {', '.join(BLOCK_TYPES)}"
     if isinstance(st.stem, bool) or not isinstance(st.stem, int) or st.stem < 1:
         return f"stem must be a positive integer, got {st.stem!r}"
+    if not isinstance(st.stages, tuple) or not all(isinstance(s, Stage) for s in st.stages):
+        return "stages must be a tuple of Stage"
     if len(st.stages) != len(STAGE_STRIDES):
         return f"stages must hold exactly 5 stages, got {len(st.stages)}"
     prev = st.stem
