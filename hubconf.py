@@ -41,8 +41,7 @@ def _weights_file(name: str) -> Path:
     )
 
 
-def _create(name: str, pretrained: bool, channels: int, classes: int, autoshape: bool,
-            device: str):  # fmt: skip
+def _create(name: str, pretrained: bool, channels: int, classes: int, autoshape: bool, device: str):
     if channels != 3:
         raise WeightsError(f"channels={channels}: only 3-channel (RGB) models are supported")
     if not pretrained:

@@ -132,10 +132,10 @@ class Detections(list):
         folder = increment_dir(save_dir, exist_ok) if save else None
         crops = []
         for i, (r, pred) in enumerate(zip(self, self.pred, strict=True)):
+            bgr = r.orig_img if r.orig_img is not None else self.ims[i][:, :, ::-1]
             for *box, conf, cls in reversed(pred):
                 name = r.name_of(int(cls))
-                piece = _crop_box(torch.stack(box), r.orig_img if r.orig_img is not None else
-                                  np.ascontiguousarray(self.ims[i][:, :, ::-1]))  # fmt: skip
+                piece = _crop_box(torch.stack(box), bgr)
                 if folder is not None and piece.size:
                     out = _free_file(folder / "crops" / name / self.files[i])
                     _write_image(out, piece, [cv2.IMWRITE_JPEG_QUALITY, 95])
