@@ -37,6 +37,7 @@ class PredictConfig:
     batch: int = 1
     device: str = "cpu"
     half: bool = False
+    augment: bool = False  # test-time augmentation
     vid_stride: int = 1
     save: bool = True
     save_txt: bool = False
@@ -79,7 +80,9 @@ def run_predict(cfg: PredictConfig) -> Path:
     if not cfg.source:
         from ..errors import YoloArenaError
 
-        raise YoloArenaError("predict needs source=<image, folder, glob, list.txt or video>")
+        raise YoloArenaError(
+            "predict needs source=<image, folder, glob, list.txt, video or http(s) URL>"
+        )
     model = load_model(cfg.model, device=cfg.device).deploy()
     out = run_dir(cfg.project, "predict", cfg.name, cfg.exist_ok)
     save_yaml(cfg, out / "args.yaml")
@@ -88,7 +91,7 @@ def run_predict(cfg: PredictConfig) -> Path:
     stream = predict(
         model, cfg.source, conf=cfg.conf, iou=cfg.iou, imgsz=cfg.imgsz, max_det=cfg.max_det,
         agnostic=cfg.agnostic, classes=cfg.classes, batch=cfg.batch, half=cfg.half,
-        vid_stride=cfg.vid_stride, stream=True,
+        vid_stride=cfg.vid_stride, stream=True, augment=cfg.augment,
     )  # fmt: skip
     try:
         for r in stream:

@@ -45,15 +45,17 @@ def predict(
     half: bool = False,
     vid_stride: int = 1,
     stream: bool = False,
+    augment: bool = False,
 ) -> list[Results] | Iterator[Results]:
-    """Run model on source (file, folder, glob, .txt list, list, array, PIL image, video).
+    """Run model on source (file, folder, glob, .txt list, http(s) URL, list, array, PIL image,
+    video).
 
     Returns a list of Results, or a lazy generator of them with stream=True (use it for videos).
-    Unset NMS settings take the family's predict defaults.
+    Unset NMS settings take the family's predict defaults. augment=True: test-time augmentation.
     """
     model = as_module(model)
     settings = {"conf": conf, "iou": iou, "max_det": max_det, "agnostic": agnostic,
-                "classes": classes, "multi_label": multi_label}  # fmt: skip
+                "classes": classes, "multi_label": multi_label, "augment": augment}  # fmt: skip
     size = check_imgsz(imgsz or model.imgsz, max(model.stride))
     frames = iter_frames(source, rgb=rgb, vid_stride=vid_stride)
     gen = _run(model, frames, settings, size, max(batch, 1), half)

@@ -34,6 +34,7 @@ class ValConfig:
     max_det: int | None = None
     rect: bool | None = None
     half: bool = False
+    augment: bool = False  # test-time augmentation
     device: str = "cpu"
     workers: int = 2
     plots: bool = True
@@ -62,7 +63,8 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     if protocol.conf > 0.01:
         LOGGER.warning("conf=%g: mAP is only comparable at a low threshold (0.001)", protocol.conf)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
-    result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers)
+    result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers,
+                      augment=cfg.augment)  # fmt: skip
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
     _write(out, cfg, result, dataset.names)
     _log(result, cfg.verbose)
