@@ -189,7 +189,7 @@ class _Formatter(logging.Formatter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for a user error, printed as one line)."""
+    """Entry point; returns the exit code (1 for a user error, printed as one line)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -206,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = MODES[mode](args, cfg_file)
     except YoloArenaError as e:
         print(f"yoloarena {mode}: error: {e}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

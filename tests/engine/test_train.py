@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from conftest import _coco128, shared_path
+from conftest import _coco128, require, shared_path
 from training import last_row, shapes_dataset
 
 import yoloarena
@@ -25,12 +23,9 @@ def test_yolov5n_learns_shapes_from_scratch(tmp_path) -> None:
     """Measured: AP50 0.78 after 40 epochs (2.5 min on 2 cores); the floor is 0.5."""
     cfg = TrainConfig(model="yolov5n", data=str(shapes_dataset()), epochs=40, imgsz=160, batch=8,
                       workers=2, project=str(tmp_path), name="learn", plots=True)  # fmt: skip
-    t0 = time.perf_counter()
     run = run_train(cfg, SHORT_RECIPE)
-    minutes = (time.perf_counter() - t0) / 60
     row = last_row(run)
     assert float(row["metrics/AP50"]) >= 0.5, row
-    assert minutes < 6, f"took {minutes:.1f} min"
     for name in (
         "args.yaml",
         "hyp.yaml",
@@ -107,7 +102,7 @@ def test_unknown_train_argument_suggests() -> None:
 
 
 def test_tensorboard_logs_every_epoch(tmp_path) -> None:
-    pytest.importorskip("tensorboard", reason="the [log] extra (tensorboard) is not installed")
+    require("tensorboard", "the [log] extra (tensorboard) is not installed")
     data = make_synthetic(tmp_path / "d", SynthSpec(n_train=8, n_val=4, imgsz=64, classes=2))
     cfg = TrainConfig(model="damoyolo-ns", data=str(data), epochs=2, imgsz=64, batch=4, workers=0,
                       project=str(tmp_path), name="tb", plots=False, tensorboard=True)  # fmt: skip

@@ -54,7 +54,7 @@ def test_finished_run_needs_more_epochs_to_continue(project, tmp_path) -> None:
     last = project / "train" / "reference" / "weights" / "last.pt"
     from yoloarena.cli import main
 
-    assert main(["train", f"resume={last}"]) == 2  # finished: says to pass epochs=N
+    assert main(["train", f"resume={last}"]) == 1  # finished: says to pass epochs=N
     out = run_to_end("plain", ["train", f"resume={last}", "epochs=4"], tmp_path)
     assert "resuming from epoch 4 of 4" in out
     assert load_checkpoint(last)["train"]["epoch"] == 3
