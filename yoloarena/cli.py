@@ -44,7 +44,11 @@ Any mode takes cfg=file.yaml for defaults; key=value arguments override it."""
 def _predict(args: dict[str, str], cfg_file: str | None) -> None:
     from .engine.predict_job import PredictConfig, run_predict
 
-    run_predict(load_config(PredictConfig, args, cfg_file))
+    errors: list[str] = []
+    out = run_predict(load_config(PredictConfig, args, cfg_file), errors)
+    if errors:  # the usable inputs were predicted and saved; the others are named
+        more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
+        raise YoloArenaError(f"skipped {errors[0]}{more}; the other results are in {out}")
 
 
 def _train(args: dict[str, str], cfg_file: str | None) -> int | None:

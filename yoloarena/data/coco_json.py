@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..writes import write_json
 from .dataset import DatasetError, DetectionDataset
 from .report import Problem
 from .scan import ImageRecord, image_shape, parallel_map
@@ -142,6 +143,4 @@ def _coco_box(ann: dict, w: int, h: int, file: str, problems: list[Problem]):
 def write_coco(dataset: DetectionDataset, path: str | Path) -> Path:
     """Write the dataset's ground truth as a COCO instances json (file names relative)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dataset.to_coco()))
-    return path
+    return write_json(path, dataset.to_coco())

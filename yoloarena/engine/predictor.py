@@ -70,8 +70,11 @@ def predict(
     half: bool = False,
     vid_stride: int = 1,
     stream: bool = False,
+    errors: list[str] | None = None,
 ) -> list[Results] | Iterator[Results]:
-    """Run model on source; see Detector.predict. stream=True returns a lazy generator."""
+    """Run model on source; see Detector.predict. stream=True returns a lazy generator.
+
+    Files that cannot be read are skipped with a warning (and appended to errors if given)."""
     defaults = model.predict_defaults
     settings = {
         "conf": defaults.conf if conf is None else conf,
@@ -83,7 +86,7 @@ def predict(
     }
     size = check_imgsz(imgsz or model.imgsz, max(model.stride))
     frames = iter_frames(source, rgb=rgb, vid_stride=vid_stride)
-    gen = _run(model, frames, settings, size, max(batch, 1), half)
+    gen = _run(model, frames, settings, size, max(batch, 1), half, errors)
     return gen if stream else list(gen)
 
 
@@ -100,6 +103,7 @@ def _run(
     imgsz: int,
     batch: int,
     half: bool,
+    errors: list[str] | None = None,
 ) -> Iterator[Results]:
     device = model.device
     use_half = half and device.type == "cuda"
@@ -110,6 +114,8 @@ def _run(
         for f in chunk:
             if f.error:
                 LOGGER.warning("skipping %s", f.error)
+                if errors is not None:
+                    errors.append(f.error)
             else:
                 good.append(f)
         if not good:
