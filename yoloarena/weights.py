@@ -19,6 +19,7 @@ from torch import nn
 
 from .errors import WeightsError
 from .safe_pickle import safe_load
+from .writes import WriteError, write_failed
 
 FORMAT = "yoloarena"
 FORMAT_VERSION = 1
@@ -130,19 +131,25 @@ def save_weights(model: nn.Module, path: str | Path, extra: dict[str, Any] | Non
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temporary file in the same folder, then rename over path."""
+    """torch.save to a temporary file in the same folder, then rename over path: path holds the
+    old file or the new one, never a partial one. A failed write (e.g. a full disk) raises
+    WriteError naming path, with the old file kept and the temporary file removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise write_failed(path, e) from None
         raise
     return path

@@ -38,10 +38,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def save_checkpoint(
-    path: Path, model, ema, optimizer, *, epoch: int, best_fitness: float, finished: bool,
+def save_checkpoint(path: Path, model, ema, optimizer, **state: Any) -> Path:
+    """Write checkpoint_dict(...) to path atomically (temp file + rename)."""
+    return atomic_save(checkpoint_dict(model, ema, optimizer, **state), path)
+
+
+def checkpoint_dict(
+    model, ema, optimizer, *, epoch: int, best_fitness: float, finished: bool,
     config: dict, hyp: dict, extra: dict | None = None,
-) -> Path:  # fmt: skip
+) -> dict:  # fmt: skip
+    """Weights (EMA) and the whole training state, as tensors and primitives."""
     meta = model.metadata()
     obj = {
         "format": FORMAT,
@@ -65,16 +71,17 @@ def save_checkpoint(
             **(extra or {}),
         },
     }
-    return atomic_save(obj, path)
+    return obj
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A training checkpoint written by save_checkpoint (weights_only, never runs code)."""
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
+    """A training checkpoint written by save_checkpoint (weights_only, never runs code).
+    mmap=True maps the tensors instead of reading them (to look at the state cheaply)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint '{path}' not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:
         raise WeightsError(f"cannot read checkpoint '{path}': {str(e).splitlines()[0]}") from None
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "train" not in obj:
