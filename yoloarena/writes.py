@@ -27,7 +27,7 @@ def write_failed(path: str | Path, error: OSError | str) -> WriteError:
     reason = error if isinstance(error, str) else (error.strerror or str(error))
     return WriteError(
         f"cannot write '{path}': {reason}; free some disk space or write elsewhere "
-        "(project=<folder>); nothing was saved in its place"
+        "(project=<folder>)"
     )
 
 
