@@ -103,7 +103,7 @@ def test_coco_json_problems_and_split_mismatch(tmp_path) -> None:
     cats = [{"id": 1, "name": "person"}, {"id": 3, "name": "tie"}]
     gt = {
         "images": [{"id": 1, "file_name": "a.jpg", "width": 1280, "height": 720},
-                   {"id": 1, "file_name": "dup.jpg", "width": 1, "height": 1},
+                   {"id": 1, "file_name": "a.jpg", "width": 1, "height": 1},  # listed twice
                    {"id": 2, "file_name": "b.jpg", "width": 640, "height": 360}],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 100, 200], "iscrowd": 0},

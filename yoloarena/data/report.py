@@ -37,7 +37,12 @@ KINDS: dict[str, tuple[str, str]] = {
         "annotation with a category id not in 'categories'",
         "annotation dropped",
     ),
-    "coco.duplicate_image": ("image id listed twice", "second entry dropped"),
+    "coco.duplicate_image": ("image entry listed twice", "second entry dropped"),
+    "coco.conflicting_image_id": (
+        "one image id given to different files",
+        "those images and their annotations dropped",
+    ),
+    "coco.bad_annotation": ("annotation with a missing or mistyped field", "annotation dropped"),
     "coco.size_mismatch": ("width/height in the json differ from the file", "file size used"),
     "coco.class_mismatch": ("splits have different category lists", "error: fix the json files"),
 }
