@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
-from ..weights import FORMAT, FORMAT_VERSION, atomic_save
+from ..safe_pickle import load_plain
+from ..weights import FORMAT, FORMAT_VERSION, atomic_save, fit_problems, read_own
 
 
 def rng_state() -> dict[str, Any]:
@@ -80,10 +81,19 @@ def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint '{path}' not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-    except Exception as e:
-        raise WeightsError(f"cannot read checkpoint '{path}': {str(e).splitlines()[0]}") from None
+    obj = load_plain(path, mmap=mmap)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "train" not in obj:
         raise WeightsError(f"'{path}' holds weights only (no training state); it cannot be resumed")
+    train = obj["train"]
+    if not isinstance(train, dict) or not isinstance(train.get("finished"), bool):
+        raise WeightsError(f"'{path}' has a damaged training state; train from its weights "
+                           f"instead (model={path})")  # fmt: skip
+    if not mmap:  # resuming: the whole state must fit the model it describes
+        loaded = read_own(obj, path)
+        raw = train.get("model")
+        if not isinstance(raw, dict) or fit_problems(
+            {k: tuple(v.shape) for k, v in loaded.state_dict.items()}, raw
+        ):
+            raise WeightsError(f"'{path}': its training weights do not match its weights; "
+                               f"train from its weights instead (model={path})")  # fmt: skip
     return obj

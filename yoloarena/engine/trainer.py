@@ -133,6 +133,17 @@ class Trainer:
         return CWDistiller(s_ch, t_ch).to(run.device)
 
     def _restore(self, ckpt: dict) -> None:
+        try:
+            self._restore_state(ckpt)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+            where = self.weights_dir / "last.pt"
+            raise YoloArenaError(
+                f"cannot resume from {self.run.config.get('resume') or where}: its training "
+                f"state is damaged ({str(e).splitlines()[0][:120]}); train from its weights "
+                "instead (model=<that file>)"
+            ) from None
+
+    def _restore_state(self, ckpt: dict) -> None:
         train = ckpt["train"]
         self.model.load_state_dict(train["model"])
         self.ema.ema.load_state_dict(ckpt["state_dict"])
