@@ -29,7 +29,7 @@ import torch
 
 from .errors import WeightsError
 
-MAX_INFLATION = 2  # bytes that a file may unpack to, per byte of file
+MAX_INFLATION = 4  # bytes a file may unpack to per byte of file (tied weights count twice)
 SLACK = 16 << 20
 MAX_NODES = 2_000_000
 MAX_DEPTH = 1_000
