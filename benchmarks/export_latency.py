@@ -45,10 +45,10 @@ import torch
 from common import shared_dir
 
 import yoloarena
+from yoloarena import ArenaModel
 from yoloarena.bench.environment import cpu_name, load_note
 from yoloarena.bench.stats import count_flops
 from yoloarena.export.graph import ExportGraph
-from yoloarena import ArenaModel
 from yoloarena.registry import build_model
 
 THREADS = 2

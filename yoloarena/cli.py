@@ -48,7 +48,11 @@ Any mode takes cfg=file.yaml for defaults; key=value arguments override it."""
 def _predict(args: dict[str, str], cfg_file: str | None) -> None:
     from .engine.predict_job import PredictConfig, run_predict
 
-    run_predict(load_config(PredictConfig, args, cfg_file))
+    errors: list[str] = []
+    out = run_predict(load_config(PredictConfig, args, cfg_file), errors)
+    if errors:  # the usable inputs were predicted and saved; the others are named
+        more = f" (and {len(errors) - 1} more, listed above)" if len(errors) > 1 else ""
+        raise YoloArenaError(f"skipped {errors[0]}{more}; the other results are in {out}")
 
 
 def _train(args: dict[str, str], cfg_file: str | None) -> int | None:
@@ -200,7 +204,7 @@ class _Formatter(logging.Formatter):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code (2 for a user error, printed as one line)."""
+    """Entry point; returns the exit code (1 for a user error, printed as one line)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -217,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = MODES[mode](args, cfg_file)
     except YoloArenaError as e:
         print(f"yoloarena {mode}: error: {e}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

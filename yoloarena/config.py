@@ -197,4 +197,6 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    from .writes import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -8,13 +8,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from .ops.boxes import xyxy_to_cxcywh, xyxy_to_ltwh
 from .ops.letterbox import LetterboxInfo
 from .plotting import draw_detections
+from .writes import append_text, write_image
 
 __all__ = ["BatchTargets", "LetterboxInfo", "Results", "Targets"]
 
@@ -146,28 +146,22 @@ class Results:
         return draw_detections(base, self.boxes.numpy(), self.labels.numpy(), texts, line_width)
 
     def save(self, path: str | Path, **plot_kwargs) -> Path:
-        """Write the annotated image to path (format from the suffix)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            ok = cv2.imwrite(str(path), self.plot(**plot_kwargs))
-        except cv2.error:
-            ok = False
-        if not ok:
-            raise OSError(f"could not write image '{path}' (check the suffix and folder)")
-        return path
+        """Write the annotated image to path (format from the suffix); WriteError on failure."""
+        return write_image(path, self.plot(**plot_kwargs))
+
+    def txt_rows(self, conf: bool = False) -> str:
+        """YOLO label rows 'class cx cy w h [conf]' (normalised), one line per detection."""
+        h, w = self.orig_shape
+        cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
+        lines = []
+        for box, (_, s, c) in zip(cxcywh.tolist(), self.rows(), strict=True):
+            row = [c, *box, s] if conf else [c, *box]
+            lines.append(" ".join(f"{v:.6g}" for v in row) + "\n")
+        return "".join(lines)
 
     def save_txt(self, path: str | Path, conf: bool = False) -> Path:
         """Append YOLO label rows 'class cx cy w h [conf]' (normalised) to path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        h, w = self.orig_shape
-        cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
-        with path.open("a") as f:
-            for box, (_, s, c) in zip(cxcywh.tolist(), self.rows(), strict=True):
-                row = [c, *box, s] if conf else [c, *box]
-                f.write(" ".join(f"{v:.6g}" for v in row) + "\n")
-        return path
+        return append_text(path, self.txt_rows(conf))
 
     def save_crop(self, save_dir: str | Path, file_name: str | None = None) -> list[Path]:
         """Write each detection's crop to save_dir/<class name>/<file_name>.jpg."""
@@ -183,9 +177,7 @@ class Results:
                 continue
             n = per_class[c] = per_class.get(c, -1) + 1
             out = Path(save_dir) / self.name_of(c) / (f"{stem}_{n}.jpg" if n else f"{stem}.jpg")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out), crop)
-            written.append(out)
+            written.append(write_image(out, crop))
         return written
 
     def rows(self) -> list[tuple[list[float], float, int]]:

@@ -68,5 +68,5 @@ def test_val_cli_writes_results(tmp_path, capsys) -> None:
         "confusion_matrix.png",
     ):
         assert (out / png).stat().st_size > 10_000, png
-    assert main(["val", f"model={weights}"]) == 2
+    assert main(["val", f"model={weights}"]) == 1
     assert "val needs data=" in capsys.readouterr().err

@@ -8,7 +8,7 @@ when a dataset and weights are given; published figures in their own, labelled c
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +19,7 @@ from ..config import save_yaml, to_dict
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol
 from ..registry import get_entry, is_registered, list_models
+from ..writes import write_json, write_text
 from .environment import describe, environment
 from .latency import measure, parse_backends
 from .stats import count_flops, count_params
@@ -149,15 +150,17 @@ def write_results(out: Path, cfg, rows: list[dict], env: dict) -> None:
 
     save_yaml(cfg, out / "args.yaml")
     payload = {"environment": env, "args": to_dict(cfg), "models": rows}
-    (out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
-    with (out / "results.csv").open("w", newline="") as f:
-        flat = [flat_row(r) for r in rows]
-        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in flat for k in r)))
-        writer.writeheader()
-        writer.writerows(flat)
+    write_json(out / "results.json", payload, indent=1, default=float)
+    flat = [flat_row(r) for r in rows]
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(dict.fromkeys(k for r in flat for k in r)))
+    writer.writeheader()
+    writer.writerows(flat)
+    write_text(out / "results.csv", table.getvalue())
     chart = plot_tradeoff(rows, out / "tradeoff.png")
-    (out / "results.md").write_text(results_markdown(rows, describe(env), chart.name))
-    print((out / "results.md").read_text())
+    md = results_markdown(rows, describe(env), chart.name)
+    write_text(out / "results.md", md)
+    print(md)
 
 
 def flat_row(row: dict) -> dict:

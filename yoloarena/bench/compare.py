@@ -26,6 +26,7 @@ import numpy as np
 from ..config import save_yaml, to_dict
 from ..errors import YoloArenaError
 from ..registry import is_registered
+from ..writes import write_image, write_json
 from .benchmark import PINNED, BenchmarkConfig, model_row, timing_images
 from .environment import environment
 
@@ -139,7 +140,7 @@ def compare_one(spec: str, cfg: CompareConfig, settings: Settings, out: Path) ->
     weights, train_dir = _weights(spec, cfg, settings, out)
     result = _evaluate(spec, key, weights, train_dir, cfg, settings, folder)
     tmp = done.with_name("result.json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
+    write_json(tmp, result, indent=1, default=float)
     os.replace(tmp, done)  # a model counts as done only once its whole result is written
     return result
 
@@ -237,14 +238,12 @@ def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
         big = cv2.resize(img, None, fx=k_up, fy=k_up) if k_up > 1 else img
         drawn = draw_detections(big, res.boxes.numpy() * k_up, res.labels.numpy(), texts)
         path = folder / "samples" / f"{i:05d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        write_image(path, drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
         gt = folder.parent.parent / "ground_truth" / f"{i:05d}.jpg"
         if not gt.is_file():  # the same for every model: drawn once
             t = dataset.targets(i)
             names = [dataset.names[int(c)] for c in t.labels]
-            gt.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(gt), draw_detections(big, t.boxes * k_up, t.labels, names))
+            write_image(gt, draw_detections(big, t.boxes * k_up, t.labels, names))
         out.append({"index": i, "file": dataset.files[i], "image": str(path),
                     "ground_truth": str(gt), "detections": len(res.scores)})  # fmt: skip
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .images import max_image_pixels
 from .report import Problem
 from .scan import ImageRecord
 from .yolo_txt import label_path_for
@@ -46,7 +47,7 @@ def _writable(folder: Path) -> bool:
 
 def cache_key(images: list[str], num_classes: int) -> str:
     """Hash of every image and label file's path, size and mtime (and the label folders)."""
-    h = hashlib.sha1(f"{VERSION}|{num_classes}|".encode())
+    h = hashlib.sha1(f"{VERSION}|{num_classes}|{max_image_pixels()}|".encode())
     folders = set()
     for image in images:
         label = label_path_for(image)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from ..writes import write_text
 from .coco_json import write_coco
 from .dataset import DetectionDataset
 from .yolo_txt import format_labels
@@ -54,7 +55,7 @@ def to_yolo(splits: dict[str, DetectionDataset], out: str | Path) -> Path:
             keep = ~t.crowd
             crowd += int((~keep).sum())
             text = format_labels(t.labels[keep], t.boxes[keep], tuple(ds.shapes[i]))
-            (label_dir / Path(file).with_suffix(".txt").name).write_text(text)
+            write_text(label_dir / Path(file).with_suffix(".txt").name, text)
         if crowd:
             LOGGER.warning(
                 "%s: %d crowd boxes left out (YOLO labels have no crowd flag)", split, crowd
@@ -66,5 +67,5 @@ def to_yolo(splits: dict[str, DetectionDataset], out: str | Path) -> Path:
 def _write_yaml(out: Path, spec: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "data.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    write_text(path, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path

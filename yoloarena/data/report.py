@@ -14,6 +14,11 @@ KINDS: dict[str, tuple[str, str]] = {
     "image.truncated": ("JPEG without its end marker (truncated)", "image kept, decoded partially"),
     "image.unsupported": ("not an image format yoloarena reads", "file ignored"),
     "image.too_small": ("image smaller than 10 px", "image dropped"),
+    "image.too_large": (
+        "image over the pixel limit (decompression bomb or damaged header; raise "
+        "YOLOARENA_MAX_IMAGE_PIXELS if it is genuine)",
+        "image dropped",
+    ),
     "image.no_label": ("no labels", "image kept as a background"),
     "label.orphan": ("label file without an image", "file ignored"),
     "label.unreadable": ("label file cannot be read as text", "image dropped"),
@@ -32,7 +37,12 @@ KINDS: dict[str, tuple[str, str]] = {
         "annotation with a category id not in 'categories'",
         "annotation dropped",
     ),
-    "coco.duplicate_image": ("image id listed twice", "second entry dropped"),
+    "coco.duplicate_image": ("image entry listed twice", "second entry dropped"),
+    "coco.conflicting_image_id": (
+        "one image id given to different files",
+        "those images and their annotations dropped",
+    ),
+    "coco.bad_annotation": ("annotation with a missing or mistyped field", "annotation dropped"),
     "coco.size_mismatch": ("width/height in the json differ from the file", "file size used"),
     "coco.class_mismatch": ("splits have different category lists", "error: fix the json files"),
 }

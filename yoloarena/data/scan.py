@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, ImageReadError, header_size, max_image_pixels
 from .report import Problem
 from .yolo_txt import label_path_for, parse_labels
 
@@ -51,6 +51,14 @@ def image_shape(path: str | Path) -> tuple[tuple[int, int] | None, list[Problem]
         return None, [Problem(file, "image.empty")]
     problems = []
     try:
+        size = header_size(path)  # nothing decoded: a decompression bomb stops here
+        if size is None:
+            raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}")
+        limit = max_image_pixels()
+        w, h = size
+        if limit is not None and w * h > limit:
+            detail = f"{w}x{h} = {w * h / 1e6:.1f} MP > {limit / 1e6:.1f} MP"
+            return None, [Problem(file, "image.too_large", detail)]
         with Image.open(path) as im:
             im.verify()
         with Image.open(path) as im:  # verify() leaves the file unusable: reopen for the size
@@ -59,6 +67,8 @@ def image_shape(path: str | Path) -> tuple[tuple[int, int] | None, list[Problem]
                 w, h = h, w
             if im.format == "JPEG" and not _has_jpeg_end(path):
                 problems.append(Problem(file, "image.truncated"))
+    except (ImageReadError, Image.DecompressionBombError) as e:  # PIL's own limit refused it
+        return None, [Problem(file, "image.too_large", str(e).split(": ", 1)[-1][:120])]
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         return None, [Problem(file, "image.corrupt", str(e)[:80])]
     if min(w, h) < MIN_IMAGE_SIZE:

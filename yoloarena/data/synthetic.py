@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 import yaml
 
+from ..writes import write_image, write_text
+
 SHAPES = ("circle", "square", "triangle", "star", "ring", "cross", "diamond", "hexagon")
 
 
@@ -141,13 +143,11 @@ def make_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> Path:
             rng = np.random.default_rng([spec.seed, offset + i])
             img, objects = make_image(spec, rng)
             stem = f"{split}_{i:05d}"
-            cv2.imwrite(
-                str(out / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95]
-            )
-            (out / "labels" / split / f"{stem}.txt").write_text(_yolo_rows(objects, spec.imgsz))
+            write_image(out / "images" / split / f"{stem}.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            write_text(out / "labels" / split / f"{stem}.txt", _yolo_rows(objects, spec.imgsz))
     names = {i: SHAPES[i] for i in range(spec.classes)}
     data = {"path": ".", "train": "images/train", "val": "images/val", "names": names,
             "synthetic": vars(spec)}  # fmt: skip
     path = out / "data.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
     return path

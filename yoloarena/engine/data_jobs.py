@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from ..data.convert import to_coco, to_yolo
 from ..data.load import check_dataset, load_dataset
 from ..data.spec import SPLITS, read_data_yaml
 from ..errors import YoloArenaError
+from ..writes import write_json, write_text
 from .runs import run_dir
 
 LOGGER = logging.getLogger("yoloarena")
@@ -39,8 +39,8 @@ def run_check(cfg: CheckConfig) -> int:
         if report.problems:
             LOGGER.info("%s", report.details(cfg.show))
         lines += [report.summary(), report.details()]
-    (out / "report.txt").write_text("\n".join(lines) + "\n")
-    (out / "report.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1))
+    write_text(out / "report.txt", "\n".join(lines) + "\n")
+    write_json(out / "report.json", [r.to_dict() for r in reports], indent=1)
     LOGGER.info("full report saved to %s", out)
     return 1 if any(r.errors for r in reports) else 0
 

@@ -6,7 +6,7 @@ crops/<class>/ with save_crop, and predictions.json with every detection.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ import cv2
 from ..config import save_yaml
 from ..loading import load_model
 from ..structures import Results
+from ..writes import VideoWriter, WriteError, write_image, write_json, write_text
 from .predictor import predict
 from .runs import run_dir
 
@@ -37,6 +38,7 @@ class PredictConfig:
     batch: int = 1
     device: str = "cpu"
     half: bool = False
+    augment: bool = False  # test-time augmentation
     vid_stride: int = 1
     save: bool = True
     save_txt: bool = False
@@ -50,11 +52,12 @@ class PredictConfig:
 
 
 class _VideoWriters:
-    """One annotated .mp4 per source video, opened on its first frame."""
+    """One annotated .mp4 per source video, opened on its first frame, at the rate of the frames
+    it gets (the video's fps divided by vid_stride)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.writers: dict[str, cv2.VideoWriter] = {}
+    def __init__(self, folder: Path, vid_stride: int = 1) -> None:
+        self.folder, self.vid_stride = folder, max(vid_stride, 1)
+        self.writers: dict[str, VideoWriter] = {}
 
     def write(self, r: Results, img) -> None:
         key = str(r.path)
@@ -62,33 +65,43 @@ class _VideoWriters:
             cap = cv2.VideoCapture(key)
             fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
             cap.release()
-            out = self.folder / f"{Path(key).stem}.mp4"
             h, w = img.shape[:2]
-            self.writers[key] = cv2.VideoWriter(
-                str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-            )
+            out = self.folder / f"{Path(key).stem}.mp4"
+            self.writers[key] = VideoWriter(out, fps / self.vid_stride, (w, h))
         self.writers[key].write(img)
 
     def close(self) -> None:
+        """Finish every video; WriteError if one is not fully written."""
+        writers, self.writers = list(self.writers.values()), {}
+        for w in writers:
+            w.close()
+
+    def abort(self) -> None:
         for w in self.writers.values():
-            w.release()
+            w.writer.release()
+        self.writers = {}
 
 
-def run_predict(cfg: PredictConfig) -> Path:
-    """Predict on cfg.source and save everything under runs/predict/<name>/; returns that folder."""
+def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
+    """Predict on cfg.source and save everything under runs/predict/<name>/; returns that folder.
+
+    Inputs that cannot be used are skipped with a warning and appended to errors (the CLI then
+    exits with 1); a failed write stops with WriteError."""
     if not cfg.source:
         from ..errors import YoloArenaError
 
-        raise YoloArenaError("predict needs source=<image, folder, glob, list.txt or video>")
+        raise YoloArenaError(
+            "predict needs source=<image, folder, glob, list.txt, video or http(s) URL>"
+        )
     model = load_model(cfg.model, device=cfg.device).deploy()
     out = run_dir(cfg.project, "predict", cfg.name, cfg.exist_ok)
     save_yaml(cfg, out / "args.yaml")
-    videos = _VideoWriters(out)
+    videos = _VideoWriters(out, cfg.vid_stride)
     records, count, totals = [], 0, {}
     stream = predict(
         model, cfg.source, conf=cfg.conf, iou=cfg.iou, imgsz=cfg.imgsz, max_det=cfg.max_det,
         agnostic=cfg.agnostic, classes=cfg.classes, batch=cfg.batch, half=cfg.half,
-        vid_stride=cfg.vid_stride, stream=True,
+        vid_stride=cfg.vid_stride, stream=True, augment=cfg.augment, errors=errors,
     )  # fmt: skip
     try:
         for r in stream:
@@ -99,9 +112,16 @@ def run_predict(cfg: PredictConfig) -> Path:
                 totals[k] = totals.get(k, 0.0) + v
             if cfg.verbose:
                 LOGGER.info("%d %s", count, r.verbose())
-    finally:
         videos.close()
-        (out / "predictions.json").write_text(json.dumps(records, indent=1))
+    except KeyboardInterrupt:
+        videos.abort()
+        with contextlib.suppress(WriteError):  # keep what was done before the interrupt
+            write_json(out / "predictions.json", records, indent=1)
+        raise
+    except BaseException:
+        videos.abort()
+        raise
+    write_json(out / "predictions.json", records, indent=1)
     if count:
         per = ", ".join(f"{v / count:.1f}ms {k}" for k, v in totals.items())
         LOGGER.info("Speed: %s per image at imgsz=%d", per, cfg.imgsz or model.imgsz)
@@ -121,12 +141,9 @@ def _save_one(r: Results, cfg: PredictConfig, out: Path, videos: _VideoWriters) 
             videos.write(r, img)
         else:
             suffix = Path(r.path).suffix if r.path else ".jpg"
-            cv2.imwrite(str(out / f"{_stem(r)}{suffix or '.jpg'}"), img)
+            write_image(out / f"{_stem(r)}{suffix or '.jpg'}", img)
     if cfg.save_txt:
-        label = out / "labels" / f"{_stem(r)}.txt"
-        label.parent.mkdir(exist_ok=True)
-        label.write_text("")
-        r.save_txt(label, conf=cfg.save_conf)
+        write_text(out / "labels" / f"{_stem(r)}.txt", r.txt_rows(conf=cfg.save_conf))
     if cfg.save_crop:
         r.save_crop(out / "crops", _stem(r))
 

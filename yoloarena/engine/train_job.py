@@ -2,7 +2,7 @@
 
     yoloarena train model=yolov5n data=coco128.yaml epochs=100 imgsz=640 batch=16 device=cpu
     yoloarena train model=yolov5n.pt data=custom.yaml epochs=30     # fine-tune (any class count)
-    yoloarena train resume=True                                     # the newest interrupted run
+    yoloarena train resume=True                                     # the newest unfinished run
     yoloarena train resume=runs/train/exp/weights/last.pt epochs=150   # continue / extend
 
 Single hyperparameters go on the command line too (lr0=0.005 mosaic=0.5); hyp= names a family
@@ -23,7 +23,7 @@ import torch
 
 from ..config import build_config, load_config, save_yaml, to_dict
 from ..data.load import load_dataset
-from ..errors import YoloArenaError, unknown
+from ..errors import WeightsError, YoloArenaError, unknown
 from ..hyp import HYP_FIELDS, Hyp, model_hyp
 from ..loading import (
     STRUCTURE_SUFFIXES,
@@ -202,7 +202,8 @@ def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> tuple[De
 
 
 def _resume(cfg: TrainConfig, hyp_overrides: dict, given: set | None):
-    path = _latest_last(cfg.project) if cfg.resume.lower() in ("true", "1") else Path(cfg.resume)
+    newest = cfg.resume.lower() in ("true", "1")
+    path = latest_unfinished(cfg.project) if newest else Path(cfg.resume)
     ckpt = load_checkpoint(path)
     train = ckpt["train"]
     saved = {k: v for k, v in train["config"].items() if k != "hyp_overrides"}
@@ -231,13 +232,24 @@ def _resume(cfg: TrainConfig, hyp_overrides: dict, given: set | None):
     return new_cfg, train["config"].get("hyp_overrides", {}), ckpt, path.parent.parent
 
 
-def _latest_last(project: str) -> Path:
+def latest_unfinished(project: str | Path) -> Path:
+    """last.pt of the newest run under project/train/ whose training is not finished."""
     candidates = sorted(
         Path(project).glob("train/*/weights/last.pt"), key=lambda p: p.stat().st_mtime
     )
     if not candidates:
         raise YoloArenaError(f"resume=True found no {project}/train/*/weights/last.pt to resume")
-    return candidates[-1]
+    for path in reversed(candidates):
+        try:
+            if not load_checkpoint(path, mmap=True)["train"]["finished"]:
+                return path
+        except WeightsError as e:
+            LOGGER.warning("resume=True: skipping %s", e)
+    raise YoloArenaError(
+        f"resume=True found no unfinished run under {project}/train/ (the newest, "
+        f"{candidates[-1]}, is finished); to train it further give resume={candidates[-1]} "
+        "epochs=N"
+    )
 
 
 def _seed(seed: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +12,7 @@ from ..errors import YoloArenaError
 from ..eval.plots import plot_conf_curve, plot_confusion_matrix, plot_pr_curve
 from ..loading import load_model
 from ..models.base import Detector
+from ..writes import write_json
 from .predictor import check_imgsz
 from .runs import run_dir
 from .validator import ValResult, validate
@@ -34,6 +34,7 @@ class ValConfig:
     max_det: int | None = None
     rect: bool | None = None
     half: bool = False
+    augment: bool = False  # test-time augmentation
     device: str = "cpu"
     workers: int = 2
     plots: bool = True
@@ -62,7 +63,8 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     if protocol.conf > 0.01:
         LOGGER.warning("conf=%g: mAP is only comparable at a low threshold (0.001)", protocol.conf)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
-    result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers)
+    result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers,
+                      augment=cfg.augment)  # fmt: skip
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
     _write(out, cfg, result, dataset.names)
     _log(result, cfg.verbose)
@@ -74,9 +76,9 @@ def _write(out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str]) 
     save_yaml(cfg, out / "args.yaml")
     summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, **result.to_dict()}
     summary["args"] = to_dict(cfg)
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "results.json", summary, indent=1)
     if cfg.save_json:
-        (out / "predictions.json").write_text(json.dumps(result.predictions))
+        write_json(out / "predictions.json", result.predictions)
     if cfg.plots:
         plot_pr_curve(result.metrics, out / "PR_curve.png")
         for kind in ("F1", "P", "R"):

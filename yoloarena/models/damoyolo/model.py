@@ -11,6 +11,7 @@ from torch import nn
 
 from ...data.coco_classes import COCO80_NAMES
 from ...structures import BatchTargets
+from ..augment import augmented_forward
 from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
 from ..transform import DetectTransform
 from .giraffe import GiraffeNeckV2
@@ -133,6 +134,13 @@ class DamoYolo(Detector):
         scores, boxes = self.head.decode(levels)
         return HeadOutput(levels, boxes=boxes, scores=scores)
 
+    def forward_augment(self, images: torch.Tensor) -> HeadOutput:
+        """Test-time augmentation, YOLOv5's scheme on the stretched input (scales 1, 0.83
+        mirrored, 0.67; the smaller passes padded right/bottom with grey 114, DAMO-YOLO's inputs
+        being raw 0..255 pixels), merged before NMS."""
+        grey = self.transform.pad_value / self.transform.divisor
+        return augmented_forward(self, images, _level_rows, pad_value=grey)
+
     def reparameterize(self) -> DamoYolo:
         """Switch every RepConv to its single 3x3 conv (BatchNorms elsewhere stay)."""
         from .blocks import RepConv
@@ -141,3 +149,8 @@ class DamoYolo(Detector):
             if isinstance(module, RepConv):
                 module.fuse()
         return self
+
+
+def _level_rows(levels: list[torch.Tensor]) -> list[int]:
+    """Decoded rows per level: one per grid cell ([B, C, h, w] maps)."""
+    return [lv.shape[2] * lv.shape[3] for lv in levels]

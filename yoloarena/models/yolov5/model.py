@@ -17,6 +17,7 @@ from ...hyp import Hyp, get_hyp
 from ...nn.blocks import C3, SPPF, Concat, make_divisible
 from ...nn.blocks import ConvBNAct as Conv
 from ...structures import BatchTargets
+from ..augment import augmented_forward
 from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
 from ..transform import DetectTransform
 from .head import Detect
@@ -215,3 +216,13 @@ class YOLOv5(Detector):
             return HeadOutput(levels)
         boxes, obj, cls = self.detect.decode(levels)
         return HeadOutput(levels, boxes=boxes, scores=cls, objectness=obj)
+
+    def forward_augment(self, images: torch.Tensor) -> HeadOutput:
+        """Test-time augmentation exactly as YOLOv5 v7.0 (scales 1, 0.83 mirrored, 0.67; grey
+        0.447 padding; tails clipped), merged before NMS."""
+        return augmented_forward(self, images, _level_rows, pad_value=0.447)
+
+
+def _level_rows(levels: list[torch.Tensor]) -> list[int]:
+    """Decoded rows per level: anchors x grid cells ([B, na, ny, nx, no] maps)."""
+    return [lv.shape[1] * lv.shape[2] * lv.shape[3] for lv in levels]
