@@ -97,7 +97,7 @@ def test_cli_search_writes_the_run_and_resumes(tmp_path, capsys) -> None:
     assert main([*args[:2], "iterations=600", *args[3:], "resume=True"]) == 0
     assert "resuming" in (out / "search.log").read_text()
     assert json.loads((out / "results.json").read_text())["iterations"] == 600
-    assert main(["search", "budget_params=0.01", f"project={tmp_path}"]) == 2
+    assert main(["search", "budget_params=0.01", f"project={tmp_path}"]) == 1  # a user error
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("yoloarena search: error: impossible budget: budget_params=0.01")
 

@@ -118,3 +118,21 @@ def test_kxkx_stages_3_and_4_share_a_width() -> None:
     data["stages"][4]["in"] = 320
     with pytest.raises(StructureError, match=r"stages\[3\].out must equal stages\[2\].out"):
         Structure.from_dict(data)
+
+
+def test_searched_model_weights_file_rebuilds_it(tmp_path) -> None:
+    """A weights file of a searched model carries its structure (as plain json text) and neck, so
+    loading it needs nothing else; the outputs are the same."""
+    from yoloarena.loading import load_model
+    from yoloarena.models.damoyolo.space import SearchSpace
+    from yoloarena.weights import save_weights
+
+    st = SearchSpace("mobile").smallest()
+    model = build_model("damoyolo-nas", num_classes=3, structure=st, neck="damoyolo-nm").eval()
+    path = save_weights(model, tmp_path / "searched.pt")
+    loaded = load_model(path)
+    assert loaded.structure == st and loaded.variant == VARIANTS["damoyolo-nm"]
+    assert loaded.model_name == "damoyolo-nas" and loaded.num_classes == 3
+    x = torch.rand(1, 3, 64, 64) * 255
+    with torch.no_grad():
+        assert torch.equal(loaded(x).scores, model(x).scores)

@@ -93,16 +93,18 @@ def damoyolo_nas(
     structure: Structure | dict[str, Any] | str | Path | None = None,
     neck: str | None = None,
 ) -> DamoYolo:
-    """DAMO-YOLO on a searched backbone: structure (a Structure, its dict, or a structure
-    .yaml/.json file) with the neck, head and recipe of a released model of the same block type
-    (neck; default: the file's `neck`, else the closest released variant)."""
+    """DAMO-YOLO on a searched backbone: structure (a Structure, its dict or json text, or a
+    structure .yaml/.json file) with the neck, head and recipe of a released model of the same
+    block type (neck; default: the file's `neck`, else the closest released variant)."""
     if structure is None:
         raise YoloArenaError(
             "damoyolo-nas needs a structure: give model=path/to/structure.yaml (written by "
             "`yoloarena search`)"
         )
     source = "structure"
-    if isinstance(structure, str | Path):
+    if isinstance(structure, str) and structure.lstrip().startswith("{"):  # from a checkpoint
+        structure = Structure.from_json(structure)
+    elif isinstance(structure, str | Path):
         source = str(structure)
         structure, file_neck = read_structure(structure)
         neck = neck or file_neck
@@ -116,5 +118,6 @@ def damoyolo_nas(
                     source, structure.describe(), chosen, why)  # fmt: skip
     model = DamoYolo(variant, num_classes=num_classes, names=names, structure=structure)
     model.imgsz = variant.imgsz
-    model.build_kwargs = {"structure": structure.to_dict(), "neck": chosen}
+    # plain strings, as checkpoints and exported files keep them
+    model.build_kwargs = {"structure": structure.to_json(), "neck": chosen}
     return model
