@@ -11,7 +11,8 @@ def plot_search(
     members: list[Member], rows: list[dict], released: list[dict], cfg, path: Path, chosen: int
 ) -> Path:
     """Final population (predicted latency, or GFLOPs without a latency budget) against score;
-    the re-measured best at their measured latency; the released models with their own necks."""
+    the re-measured best at their measured latency; the released models with their own necks
+    (log x axis); an inset zooms on the population."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -21,30 +22,20 @@ def plot_search(
 
     latency = cfg.budget_latency is not None
     fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=120)
-    xs = [m.latency if latency else m.gflops for m in members]
-    label = f"final population ({len(members)})" + (", predicted" if latency else "")
-    ax.scatter(xs, [m.score for m in members], s=9, alpha=0.5, color="tab:blue", label=label)
-    if latency:
-        for r in rows:
-            ax.plot([r["latency_predicted_ms"], r["latency_measured_ms"]], [r["score"]] * 2,
-                    color="tab:blue", lw=0.8, alpha=0.6)  # fmt: skip
-        ax.scatter([r["latency_measured_ms"] for r in rows], [r["score"] for r in rows], s=36,
-                   facecolors="none", edgecolors="tab:blue", label="best, measured")  # fmt: skip
-    best = rows[chosen]
-    bx = best["latency_measured_ms"] if latency else best["gflops"]
-    ax.scatter([bx], [best["score"]], marker="*", s=220, color="tab:red", zorder=5,
-               label=f"result (score {best['score']:.1f})")  # fmt: skip
+    _draw_search(ax, members, rows, cfg, chosen, legend=True)
     for r in released:
         x = r["latency_measured_ms"] if latency else r["gflops"]
         ax.scatter([x], [r["score"]], marker="^", s=60, color="tab:orange", zorder=4)
         label = r["model"].removeprefix("damoyolo-").capitalize()
         ax.annotate(label, (x, r["score"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
     if released:
-        ax.scatter([], [], marker="^", color="tab:orange", label="released DAMO-YOLO (measured)"
-                   if latency else "released DAMO-YOLO")  # fmt: skip
-    budget = cfg.budget_latency if latency else cfg.budget_gflops
-    if budget is not None:
-        ax.axvline(budget, color="gray", ls="--", lw=1, label="budget")
+        what = "released DAMO-YOLO (own neck, measured)" if latency else "released DAMO-YOLO"
+        ax.scatter([], [], marker="^", color="tab:orange", label=what)
+        ax.set_xscale("log")
+        inset = ax.inset_axes((0.07, 0.56, 0.38, 0.36))
+        _draw_search(inset, members, rows, cfg, chosen, legend=False)
+        inset.tick_params(labelsize=7)
+        inset.set_title("final population", fontsize=8)
     unit = f"latency, ms ({cfg.backend}, batch 1, {cfg.imgsz}px)" if latency else (
         f"GFLOPs at {cfg.imgsz}px")  # fmt: skip
     ax.set_xlabel(unit)
@@ -53,6 +44,30 @@ def plot_search(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     return save_figure(fig, path)
+
+
+def _draw_search(ax, members: list[Member], rows: list[dict], cfg, chosen: int, legend: bool):
+    """Population, re-measured best, result and budget on ax."""
+    latency = cfg.budget_latency is not None
+    xs = [m.latency if latency else m.gflops for m in members]
+    label = f"final population ({len(members)})" + (", predicted" if latency else "")
+    ax.scatter(xs, [m.score for m in members], s=9, alpha=0.5, color="tab:blue",
+               label=label if legend else None)  # fmt: skip
+    if latency:
+        for r in rows:
+            ax.plot([r["latency_predicted_ms"], r["latency_measured_ms"]], [r["score"]] * 2,
+                    color="tab:blue", lw=0.8, alpha=0.6)  # fmt: skip
+        ax.scatter([r["latency_measured_ms"] for r in rows], [r["score"] for r in rows], s=36,
+                   facecolors="none", edgecolors="tab:blue",
+                   label="best, measured" if legend else None)  # fmt: skip
+    best = rows[chosen]
+    bx = best["latency_measured_ms"] if latency else best["gflops"]
+    label = f"result (score {best['score']:.1f})" if legend else None
+    size = 220 if legend else 120
+    ax.scatter([bx], [best["score"]], marker="*", s=size, color="tab:red", zorder=5, label=label)
+    budget = cfg.budget_latency if latency else cfg.budget_gflops
+    if budget is not None:
+        ax.axvline(budget, color="gray", ls="--", lw=1, label="budget" if legend else None)
 
 
 def _fmt(v) -> str:
