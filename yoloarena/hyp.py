@@ -107,16 +107,21 @@ def register_section(family: str, cls: type[Hyp], title: str) -> None:
     _SECTIONS[family] = Section(family, cls, title)
 
 
+def _families() -> tuple[str, ...]:
+    """Every family, imported (so that its section and presets are registered)."""
+    from .registry import families
+
+    return families()
+
+
 def section(family: str) -> Section:
-    if family not in _SECTIONS:
-        return Section(family, Hyp, family)
-    return _SECTIONS[family]
+    """The family's section (plain Hyp for a family that registered none)."""
+    _families()
+    return _SECTIONS.get(family) or Section(family, Hyp, family)
 
 
 def _sections() -> list[Section]:
-    from .registry import families
-
-    return [section(f) for f in families()]
+    return [section(f) for f in _families()]
 
 
 def hyp_keys() -> dict[str, Key]:
@@ -222,6 +227,7 @@ def register_hyp(family: str, name: str, hyp: Hyp, default: bool = False) -> Non
 
 
 def hyp_names(family: str) -> list[str]:
+    _families()
     return list(_PRESETS.get(family, {})) + ([SHORT] if family in _SHORT else [])
 
 
@@ -229,6 +235,7 @@ def get_hyp(family: str, name: str | None = None) -> Hyp:
     """A family's preset by name (default preset when None), or a yaml file of its keys."""
     if name and Path(name).suffix in (".yaml", ".yml"):
         return hyp_file(family, name)
+    _families()
     presets = _PRESETS.get(family, {})
     name = name or _DEFAULT.get(family, "")
     if name not in presets:
