@@ -34,7 +34,7 @@ def project():
 def test_killed_run_resumes_to_the_same_weights(project, tmp_path, name, mode, marker) -> None:
     ref = reference(str(project))
     log = kill_when(launch(mode, train_args(project, name), tmp_path), marker)
-    last = project / "train" / name / "weights" / "last.pt"
+    last = project / name / "weights" / "last.pt"
     ckpt = load_checkpoint(last)  # loadable, never half-written
     assert ckpt["train"]["epoch"] in (0, 1), log
     assert yoloarena.load(last).model_name == "yolov5n"
@@ -44,17 +44,17 @@ def test_killed_run_resumes_to_the_same_weights(project, tmp_path, name, mode, m
     assert final["train"]["finished"] and final["train"]["epoch"] == 2
     assert_same_weights(ref, final)
     assert not list(last.parent.glob(".*.tmp"))  # the interrupted temp file was cleaned up
-    rows = (project / "train" / name / "results.csv").read_text().splitlines()
+    rows = (project / name / "results.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]][-1] == "3"
 
 
 @pytest.mark.slow
 def test_finished_run_needs_more_epochs_to_continue(project, tmp_path) -> None:
     reference(str(project))
-    last = project / "train" / "reference" / "weights" / "last.pt"
+    last = project / "reference" / "weights" / "last.pt"
     from yoloarena.cli import main
 
-    assert main(["train", f"resume={last}"]) == 2  # finished: says to pass epochs=N
+    assert main(["train", f"resume={last}"]) == 1  # finished: says to pass epochs=N
     out = run_to_end("plain", ["train", f"resume={last}", "epochs=4"], tmp_path)
     assert "resuming from epoch 4 of 4" in out
     assert load_checkpoint(last)["train"]["epoch"] == 3
