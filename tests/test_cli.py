@@ -223,7 +223,8 @@ def test_bad_hyp_and_dataset_yaml_name_the_file(capsys, tmp_path) -> None:
     )
     hyp.write_text("lr00: 0.1\n")
     assert main(["train", f"data={data}", f"hyp={hyp}", *common]) == 1
-    assert "unknown YOLOv5 hyperparameter 'lr00'; did you mean 'lr0'?" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"hyp file '{hyp}': unknown YOLOv5 hyperparameter 'lr00'; did you mean 'lr0'?" in err
     bad = tmp_path / "data.yaml"
     bad.write_text("train: images\nnames: {0: a\n")
     assert main(["train", f"data={bad}", *common]) == 1

@@ -361,6 +361,7 @@ def help_rows(cls: type) -> list[tuple[str, list[tuple[str, str, str]]]]:
             groups.append((f.metadata.get("help", name), rows))
         elif dataclasses.is_dataclass(tp):
             for title, rows in help_rows(tp):
+                title = name if title == "arguments" else f"{name}: {title}"
                 groups.append((title, [(f"{name}.{k}", d, h) for k, d, h in rows]))
         else:
             own.append((name, show_value(field_default(f)), _line(f.metadata)))

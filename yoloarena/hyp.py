@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .config import ConfigError, Key, build_config, param, read_yaml, show_value
-from .errors import unknown
+from .errors import UnknownNameError, unknown
 
 _PROB = {"ge": 0.0, "le": 1.0}
 
@@ -129,24 +129,17 @@ def hyp_keys() -> dict[str, Key]:
     shown in `yoloarena train help` is each family's default preset ('value | value' in family
     order, '-' where a family does not use the key)."""
     sections = _sections()
-    columns: dict[str, list[str]] = {}
     keys: dict[str, tuple[Any, Any]] = {}
     for sec in sections:
         types = typing.get_type_hints(sec.cls)
         for f in dataclasses.fields(sec.cls):
             keys.setdefault(f.name, (types[f.name], f.metadata))
-    for name in keys:
-        columns[name] = [_default(sec, name) for sec in sections]
+    columns = {name: [_default(sec, name) for sec in sections] for name in keys}
     width = max((len(c[0]) for c in columns.values()), default=0)
     return {
         name: Key(name, tp, _joined(columns[name], width), meta)
         for name, (tp, meta) in keys.items()
     }
-
-
-def hyp_columns() -> str:
-    """The families whose defaults `hyp_keys` shows, in order ('yolov5 | damoyolo')."""
-    return " | ".join(sec.family for sec in _sections())
 
 
 def _default(sec: Section, name: str) -> str:
@@ -211,9 +204,12 @@ def family_hyp(family: str, name: str | None, model_default: str | None, overrid
 def hyp_file(family: str, path: str | Path, base: Hyp | None = None) -> Hyp:
     """A hyp .yaml file: its keys on top of base (the family's default preset when None)."""
     data = read_yaml(path, "hyp file")
-    foreign_keys(family, data)
     base = base if base is not None else get_hyp(family)
-    return build_config(type(base), {**_plain(base), **data})
+    try:
+        foreign_keys(family, data)
+        return build_config(type(base), {**_plain(base), **data})
+    except (ConfigError, UnknownNameError) as e:
+        raise type(e)(f"hyp file '{path}': {e}") from None
 
 
 def _plain(hyp: Hyp) -> dict[str, Any]:

@@ -54,8 +54,10 @@ def test_yolov5_key_on_damoyolo_is_an_error(data, tmp_path, capsys, how) -> None
         extra.write_text("box: 0.1\nlr0: 0.01\n")
         arg = {"cli": "box=0.1", "cfg": f"cfg={extra}", "hyp-file": f"hyp={extra}"}[how]
         assert main([*base, arg]) == 1
-        assert capsys.readouterr().err.strip() == f"yoloarena train: error: {message}; remove " \
-            "it, or train a YOLOv5 model"  # fmt: skip
+        where = f"hyp file '{extra}': " if how == "hyp-file" else ""
+        assert capsys.readouterr().err.strip() == (
+            f"yoloarena train: error: {where}{message}; remove it, or train a YOLOv5 model"
+        )
     assert not any(tmp_path.glob("*/weights"))  # refused before training
 
 
