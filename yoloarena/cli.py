@@ -91,14 +91,15 @@ MODES: dict[str, Mode] = {
 def usage() -> str:
     lines = ["usage: yoloarena MODE [key=value ...]", "", "modes:"]
     for name, mode in MODES.items():
-        lines.append(f"  {name:<9} {mode.summary}")
+        lines += textwrap.wrap(mode.summary, WIDTH, initial_indent=f"  {name:<9} ",
+                               subsequent_indent=" " * 12)  # fmt: skip
         lines += [f"{'':12}{e}" for e in mode.examples]
     lines += [
         f"  {'version':<9} print the version (also --version)",
         "",
-        "`yoloarena MODE help` (or -h) lists the mode's keys with their defaults. Any mode takes "
-        "cfg=file.yaml\nfor defaults; key=value arguments override it. project=X name=Y writes "
-        "the folder X/Y.",
+        "`yoloarena MODE help` (or -h) lists the mode's keys with their defaults. Any mode takes",
+        "cfg=file.yaml for defaults; key=value arguments override it. project=X name=Y writes the "
+        "folder X/Y.",
     ]
     return "\n".join(lines)
 
@@ -117,7 +118,8 @@ def mode_help(name: str) -> str:
     """`yoloarena MODE help`: every key of the mode's config with its default and one line."""
     mode = MODES[name]
     command = "data synth" if name == "data" else name
-    lines = [f"usage: yoloarena {command} [key=value ...] [cfg=file.yaml]", "", mode.summary]
+    lines = [f"usage: yoloarena {command} [key=value ...] [cfg=file.yaml]", ""]
+    lines += textwrap.wrap(mode.summary, WIDTH)
     lines += [f"  {e}" for e in mode.examples]
     for title, rows in help_rows(config_of(name)):
         lines += ["", *textwrap.wrap(f"{title}:", WIDTH)]
