@@ -74,3 +74,13 @@ def test_presets_files_and_overrides_compose(tmp_path) -> None:
     # a checkpoint written before hyperparameters joined the train config reads back
     old = build_config(TrainConfig, {"model": "yolov5n", "hyp_overrides": {"nbs": 4}})
     assert old.hyp_overrides == {"nbs": 4}
+
+
+def test_python_overrides_are_coerced_like_the_command_line(data, tmp_path) -> None:
+    cfg = TrainConfig(model="yolov5n", data=str(data), epochs=1, imgsz=64, batch=2, workers=0,
+                      plots=False, project=str(tmp_path), name="py")  # fmt: skip
+    run = run_train(cfg, {"mosaic": "0.5", "scale_range": "0.5,1.5"})
+    args = yaml.safe_load((run / "args.yaml").read_text())
+    assert (args["mosaic"], args["scale_range"]) == (0.5, [0.5, 1.5])
+    with pytest.raises(ConfigError, match=r"mosaic=2 is out of range: it must be in \[0, 1\]"):
+        run_train(cfg, {"mosaic": 2})

@@ -118,8 +118,9 @@ def run_train(
     if info is not None and not info.main:
         LOGGER.setLevel(logging.WARNING)
     try:
-        if hyp_overrides:
-            cfg = dataclasses.replace(cfg, hyp_overrides={**cfg.hyp_overrides, **hyp_overrides})
+        if hyp_overrides:  # coerced and checked like the command line's
+            extra = build_config(TrainConfig, {"hyp_overrides": hyp_overrides}).hyp_overrides
+            cfg = dataclasses.replace(cfg, hyp_overrides={**cfg.hyp_overrides, **extra})
         run = _prepare(cfg, given, info)
         Trainer(run).train()
         if (info is None or info.main) and run.plots and (run.save_dir / "results.csv").exists():
