@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import select_device
 from ..errors import YoloArenaError, unknown
 from ..models.base import Detector
 
@@ -57,7 +58,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def build_backends(
-    model: Detector, backends: Sequence[str], imgsz: int, folder: Path, device: str = "cpu"
+    model: Detector,
+    backends: Sequence[str],
+    imgsz: int,
+    folder: Path,
+    device: str | torch.device = "cpu",
 ) -> dict[str, Detector]:
     """One Detector per backend: the deployed model itself, or its export loaded back."""
     from ..export import export_model, load_exported
@@ -86,7 +91,7 @@ def measure(
     images: Sequence[np.ndarray],
     runs: int = 20,
     warmup: int = 3,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> list[Latency]:
     """Latency of model on each backend at imgsz (square input, batch 1).
 
@@ -94,9 +99,10 @@ def measure(
     """
     from ..export.check import parity_input
 
+    dev = select_device(device)
     with tempfile.TemporaryDirectory(prefix="yoloarena-bench-") as tmp:
-        nets = build_backends(model, backends, imgsz, Path(tmp), device)
-        x = parity_input(model, images[0], (imgsz, imgsz), 1).to(device)  # contiguous NCHW
+        nets = build_backends(model, backends, imgsz, Path(tmp), dev)
+        x = parity_input(model, images[0], (imgsz, imgsz), 1).to(dev)  # contiguous NCHW
         # each backend gets the layout it reads without a copy inside the timed call
         x_nhwc = x.contiguous(memory_format=torch.channels_last)
         calls = {b: _model_call(net, x_nhwc if b == "torch" else x) for b, net in nets.items()}
