@@ -95,7 +95,7 @@ def test_predict_on_a_full_disk_fails_with_one_line(tmp_path, capsys, target, ar
     src.mkdir()
     shutil.copy(shared_path("data", "images", "bus.jpg"), src / "bus.jpg")
     _clip(src / "clip.mp4")
-    out = tmp_path / "predict" / "full"
+    out = tmp_path / "full"
     _full(out / target)
     weights = shared_path("data", "weights", "yolov5n.pt")
     code = main(["predict", f"model={weights}", f"source={src}", "imgsz=320", *args,
@@ -113,12 +113,12 @@ def test_check_and_val_on_a_full_disk(tmp_path, capsys) -> None:
     from yoloarena.data.synthetic import SynthSpec, make_synthetic
 
     data = make_synthetic(tmp_path / "d", SynthSpec(n_train=4, n_val=2, imgsz=64, classes=2))
-    _full(tmp_path / "check" / "c" / "report.json")
+    _full(tmp_path / "c" / "report.json")
     assert main(["check", f"data={data}", f"project={tmp_path}", "name=c", "exist_ok=True"]) == 1
     err = capsys.readouterr().err
     assert "error: cannot write" in err and "report.json': No space left on device" in err
     assert "full report saved" not in err
-    _full(tmp_path / "val" / "v" / "results.json")
+    _full(tmp_path / "v" / "results.json")
     weights = save_weights(build_model("yolov5n", num_classes=2), tmp_path / "w.pt")
     assert main(["val", f"model={weights}", f"data={data}", "imgsz=64", f"project={tmp_path}",
                  "name=v", "exist_ok=True", "workers=0"]) == 1  # fmt: skip
@@ -131,7 +131,7 @@ def test_annotated_video_plays_at_fps_over_vid_stride(tmp_path) -> None:
     weights = shared_path("data", "weights", "yolov5n.pt")
     assert main(["predict", f"model={weights}", f"source={src}", "imgsz=64", "vid_stride=2",
                  f"project={tmp_path}", "name=v"]) == 0  # fmt: skip
-    cap = cv2.VideoCapture(str(tmp_path / "predict" / "v" / "clip.mp4"))
+    cap = cv2.VideoCapture(str(tmp_path / "v" / "clip.mp4"))
     fps, frames = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     cap.release()
     assert frames == 4 and fps == pytest.approx(6.0)  # same duration as the source

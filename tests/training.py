@@ -109,7 +109,7 @@ def kill_when(proc: subprocess.Popen, marker: str) -> str:
 @functools.cache
 def reference(project: str) -> dict[str, torch.Tensor]:
     run_to_end("plain", train_args(Path(project), "reference"), Path(project))
-    return load_checkpoint(Path(project) / "train" / "reference" / "weights" / "last.pt")
+    return load_checkpoint(Path(project) / "reference" / "weights" / "last.pt")
 
 
 def epochs_logged(run: Path) -> list[int]:

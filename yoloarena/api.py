@@ -119,8 +119,7 @@ class ArenaModel:
         if not self.source:
             raise ValueError("this model has no source (weights file or registered name) to train")
         args = {"model": str(self.source), "data": str(data), **kwargs}
-        cfg, hyp_overrides = parse_train_args(args, None)
-        run = run_train(cfg, hyp_overrides, given=set(args))
+        run = run_train(parse_train_args(args, None), given=set(args))
         best = Path(run) / "weights" / "best.pt"
         if best.is_file():
             self.__dict__["model"] = load_model(best, device=self.model.device)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import WeightsError, YoloArenaError, unknown
+from .devices import select_device
+from .errors import WeightsError, unknown
 from .models.base import Model
 from .registry import build_model, get_entry, is_registered, list_models
 from .weights import load_into, read_weights
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .api import ArenaModel
 
 LOGGER = logging.getLogger("yoloarena")
+__all__ = ["load", "load_model", "load_weights", "not_found_error", "select_device"]
 _WEIGHT_SUFFIXES = (".pt", ".pth")
 STRUCTURE_SUFFIXES = (".yaml", ".yml", ".json")  # a searched backbone (structure file)
 
@@ -125,22 +127,3 @@ def load_weights(path: str | Path) -> Model:
     load_into(net, loaded.state_dict, str(path))
     net.weights_info = {"path": str(path), **loaded.info}
     return net
-
-
-def select_device(device: str | int | torch.device) -> torch.device:
-    """'cpu', 'cuda', '0', 'cuda:1', 'mps' -> torch.device, with a clear error if unavailable."""
-    if isinstance(device, torch.device):
-        return device
-    text = str(device).strip().lower() or "cpu"
-    if text.isdigit():
-        text = f"cuda:{text}"
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise YoloArenaError(f"device={device} asked for CUDA, but no CUDA device is available")
-    if text == "mps" and not torch.backends.mps.is_available():
-        raise YoloArenaError(f"device={device} asked for MPS, which this machine does not have")
-    try:
-        return torch.device(text)
-    except RuntimeError:
-        raise YoloArenaError(
-            f"device={device} is not a device (use cpu, 0, cuda:0 or mps)"
-        ) from None

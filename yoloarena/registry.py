@@ -60,6 +60,12 @@ def _load_families() -> None:
         importlib.import_module(f"yoloarena.models.{family}")
 
 
+def families() -> tuple[str, ...]:
+    """The model families (each registered its models, presets and hyperparameter section)."""
+    _load_families()
+    return _FAMILIES
+
+
 def list_models(family: str | None = None) -> list[str]:
     """Registered model names, optionally of one family, in registration order."""
     _load_families()

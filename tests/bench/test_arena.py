@@ -98,6 +98,8 @@ def test_compare_report_sections_offline_html_and_resume(tmp_path, monkeypatch) 
                         batch=8, hyp="short", runs=2, samples=2, project=str(tmp_path / "runs"),
                         workers=0)  # fmt: skip
     out = run_compare(cfg)
+    assert out == tmp_path / "runs" / "exp"  # project=X name=Y: X/Y, training runs inside it
+    assert sorted(p.name for p in (out / "train").iterdir()) == ["damoyolo-ns", "yolov5n"]
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     from yoloarena.bench.report import SECTIONS
 

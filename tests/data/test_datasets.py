@@ -157,7 +157,7 @@ def test_check_cli(bad, tmp_path, capsys) -> None:
     assert main(["check", f"data={bad['yaml']}", f"project={tmp_path}", "name=c"]) == 0
     err = capsys.readouterr().err
     assert "train: 9 images (2 backgrounds, 4 dropped), 10 instances" in err
-    report = json.loads((tmp_path / "check" / "c" / "report.json").read_text())
+    report = json.loads((tmp_path / "c" / "report.json").read_text())
     assert len(report) == 2 and report[0]["images"] == 9
 
 

@@ -77,7 +77,7 @@ def test_predict_skips_bombs_and_saves_the_rest(tmp_path, capsys) -> None:
         assert f"WARNING: skipping {tmp_path / 'src' / name}: {why}" in err
     last = err.strip().splitlines()[-1]
     assert last.startswith("yoloarena predict: error: skipped ") and "(and 1 more" in last
-    out = tmp_path / "predict" / "p"
+    out = tmp_path / "p"
     assert "Traceback" not in err
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
         "args.yaml", "good.jpg", "predictions.json"]  # fmt: skip

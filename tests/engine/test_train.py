@@ -89,19 +89,17 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
                       project=str(tmp_path), name="nan", plots=False)  # fmt: skip
     with pytest.raises(TrainingDiverged, match="loss is nan at epoch 2, batch 1"):
         run_train(cfg)
-    ckpt = load_checkpoint(tmp_path / "train" / "nan" / "weights" / "last.pt")
+    ckpt = load_checkpoint(tmp_path / "nan" / "weights" / "last.pt")
     assert ckpt["train"]["epoch"] == 0 and not ckpt["train"]["finished"]
 
 
 def test_unknown_train_argument_suggests() -> None:
     from yoloarena.engine.train_job import parse_train_args
 
-    with pytest.raises(
-        UnknownNameError, match=r"unknown train argument 'lr'; did you mean .*'lr0'"
-    ):
+    with pytest.raises(UnknownNameError, match=r"unknown config key 'lr'; did you mean .*'lr0'"):
         parse_train_args({"lr": "0.1"})
-    cfg, hyp = parse_train_args({"epochs": "5", "mosaic": "0.5", "model": "yolov5s"})
-    assert cfg.epochs == 5 and cfg.model == "yolov5s" and hyp == {"mosaic": "0.5"}
+    cfg = parse_train_args({"epochs": "5", "mosaic": "0.5", "model": "yolov5s"})
+    assert cfg.epochs == 5 and cfg.model == "yolov5s" and cfg.hyp_overrides == {"mosaic": 0.5}
 
 
 def test_tensorboard_logs_every_epoch(tmp_path) -> None:
@@ -131,7 +129,7 @@ def test_without_val_best_is_last_and_no_early_stop(tmp_path) -> None:
 
 
 def _fake_run(project, name: str, finished: bool, mtime: int) -> None:
-    path = project / "train" / name / "weights" / "last.pt"
+    path = project / name / "weights" / "last.pt"
     path.parent.mkdir(parents=True)
     torch.save({"format": "yoloarena", "train": {"finished": finished}}, path)
     os.utime(path, (mtime, mtime))
@@ -142,8 +140,8 @@ def test_resume_true_picks_the_newest_unfinished_run(tmp_path) -> None:
     _fake_run(tmp_path, "unfinished", False, 2_000)
     _fake_run(tmp_path, "newest-finished", True, 3_000)
     found = latest_unfinished(tmp_path)
-    assert found == tmp_path / "train" / "unfinished" / "weights" / "last.pt"
+    assert found == tmp_path / "unfinished" / "weights" / "last.pt"
     found.unlink()
-    (tmp_path / "train" / "old-unfinished" / "weights" / "last.pt").unlink()
+    (tmp_path / "old-unfinished" / "weights" / "last.pt").unlink()
     with pytest.raises(YoloArenaError, match=r"no unfinished run .*newest-finished.* epochs=N"):
         latest_unfinished(tmp_path)

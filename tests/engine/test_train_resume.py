@@ -38,7 +38,7 @@ def project():
 def test_killed_run_resumes_to_the_same_weights(project, tmp_path, name, mode, marker) -> None:
     ref = reference(str(project))
     log = kill_when(launch(mode, train_args(project, name), tmp_path), marker)
-    last = project / "train" / name / "weights" / "last.pt"
+    last = project / name / "weights" / "last.pt"
     ckpt = load_checkpoint(last)  # loadable, never half-written
     assert ckpt["train"]["epoch"] in (0, 1), log
     assert yoloarena.load(last).model_name == "yolov5n"
@@ -48,14 +48,14 @@ def test_killed_run_resumes_to_the_same_weights(project, tmp_path, name, mode, m
     assert final["train"]["finished"] and final["train"]["epoch"] == 2
     assert_same_weights(ref, final)
     assert not list(last.parent.glob(".*.tmp"))  # the interrupted temp file was cleaned up
-    assert epochs_logged(project / "train" / name) == [1, 2, 3]  # each epoch exactly once
+    assert epochs_logged(project / name) == [1, 2, 3]  # each epoch exactly once
 
 
 @pytest.mark.slow
 def test_full_disk_stops_training_and_keeps_the_last_good_checkpoint(project, tmp_path) -> None:
     ref = reference(str(project))
     out = run_to_end("full-disk", train_args(project, "full"), tmp_path, code=1)
-    run = project / "train" / "full"
+    run = project / "full"
     last = run / "weights" / "last.pt"
     line = out.strip().splitlines()[-1]
     assert line.startswith("yoloarena train: error: training stopped in epoch 2: cannot write "
@@ -74,7 +74,7 @@ def test_full_disk_stops_training_and_keeps_the_last_good_checkpoint(project, tm
 @pytest.mark.slow
 def test_finished_run_needs_more_epochs_to_continue(project, tmp_path) -> None:
     reference(str(project))
-    last = project / "train" / "reference" / "weights" / "last.pt"
+    last = project / "reference" / "weights" / "last.pt"
     from yoloarena.cli import main
 
     assert main(["train", f"resume={last}"]) == 1  # finished: says to pass epochs=N

@@ -75,7 +75,7 @@ def test_impossible_budget_says_so(tmp_path) -> None:
     cfg = SearchConfig(budget_gflops=0.5, iterations=10, project=str(tmp_path), name="x")
     with pytest.raises(YoloArenaError, match=r"impossible budget: budget_gflops=0.5 \(it needs"):
         run_search(cfg)
-    assert not (tmp_path / "search").exists()  # no run folder for a search that cannot start
+    assert not (tmp_path / "x").exists()  # no run folder for a search that cannot start
 
 
 def test_impossible_layer_budget_says_so(tmp_path) -> None:
@@ -87,7 +87,7 @@ def test_cli_search_writes_the_run_and_resumes(tmp_path, capsys) -> None:
     args = ["search", "budget_params=9", "iterations=300", "population=16", "released=T,Ns",
             f"project={tmp_path}", "name=cli"]  # fmt: skip
     assert main(args) == 0
-    out = tmp_path / "search" / "cli"
+    out = tmp_path / "cli"  # project=X name=Y is the folder X/Y
     for f in ("structure.yaml", "best.csv", "search.png", "search.log", "population.json",
               "results.json", "args.yaml"):  # fmt: skip
         assert (out / f).is_file(), f

@@ -1,5 +1,6 @@
 """`yoloarena benchmark`: params, GFLOPs and latency per backend for several models, plus mAP
 when a dataset and weights are given; published figures in their own, labelled columns.
+Results go to runs/benchmark/<name>/ (project=X name=Y: X/Y).
 
     yoloarena benchmark models=yolov5n,yolov5s,damoyolo-t imgsz=640 backends=torch,onnx,openvino
     yoloarena benchmark models=yolov5n.pt,best.pt data=data.yaml      # with mAP on your data
@@ -10,12 +11,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import save_yaml, to_dict
+from ..config import param, save_yaml, to_dict
+from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol
 from ..registry import get_entry, is_registered, list_models
@@ -32,19 +34,24 @@ PINNED = EvalProtocol(conf=0.001, iou=0.65, max_det=300, multi_label=True, rect=
 
 @dataclass
 class BenchmarkConfig:
-    models: list[str] = field(default_factory=lambda: ["yolov5n", "damoyolo-t"])  # or "all"
-    imgsz: int = 640
-    backends: str = "torch,onnx,openvino"
-    device: str = "cpu"
-    runs: int = 20
-    warmup: int = 3
-    data: str = ""  # a dataset: mAP of the models given as weights files
-    split: str = "val"
-    batch: int = 16
-    source: str = ""  # images for the end-to-end timing (default: generated scenes)
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    """Arguments of `yoloarena benchmark`."""
+
+    models: list[str] = param(
+        factory=lambda: ["yolov5n", "damoyolo-t"],
+        help="registered names or weights files ('all': every model)",
+    )
+    imgsz: int = param(640, "input size (square)", gt=0)
+    backends: str = param("torch,onnx,openvino", "backends to time: torch, onnx, openvino")
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    runs: int = param(20, "timed runs per backend", ge=1)
+    warmup: int = param(3, "untimed runs first", ge=0)
+    data: str = param("", "dataset: mAP of the models given as weights files")
+    split: str = param("val", "dataset split for mAP")
+    batch: int = param(16, "batch size for mAP", ge=1)
+    source: str = param("", "images for the end-to-end timing ('': generated scenes)")
+    project: str = param("", "run folder parent ('': runs/benchmark); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def resolve_models(models: list[str]) -> list[str]:

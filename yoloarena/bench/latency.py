@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..devices import select_device
 from ..errors import YoloArenaError, unknown
 from ..models.base import Detector
 
@@ -61,7 +62,7 @@ def build_backends(
     backends: Sequence[str],
     imgsz: int,
     folder: Path,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     half: bool = False,
 ) -> dict[str, Detector]:
     """One Detector per backend: the deployed model itself, or its export loaded back (half: an
@@ -94,7 +95,7 @@ def measure(
     images: Sequence[np.ndarray],
     runs: int = 20,
     warmup: int = 3,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
 ) -> list[Latency]:
     """Latency of model on each backend at imgsz (square input, batch 1).
 
@@ -102,9 +103,10 @@ def measure(
     """
     from ..export.check import parity_input
 
+    dev = select_device(device)
     with tempfile.TemporaryDirectory(prefix="yoloarena-bench-") as tmp:
-        nets = build_backends(model, backends, imgsz, Path(tmp), device)
-        x = parity_input(model, images[0], (imgsz, imgsz), 1).to(device)  # contiguous NCHW
+        nets = build_backends(model, backends, imgsz, Path(tmp), dev)
+        x = parity_input(model, images[0], (imgsz, imgsz), 1).to(dev)  # contiguous NCHW
         # each backend gets the layout it reads without a copy inside the timed call
         x_nhwc = x.contiguous(memory_format=torch.channels_last)
         calls = {b: _model_call(net, x_nhwc if b == "torch" else x) for b, net in nets.items()}
@@ -125,16 +127,17 @@ def model_latency(
     imgsz: int,
     runs: int = 20,
     warmup: int = 3,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     half: bool = False,
 ) -> dict[str, list[float]]:
     """Model-only latency samples (ms) per backend: the timing of `measure` without the
     end-to-end part (a generated scene as input; the torch backend deploys model in place)."""
     from ..export.check import check_image, parity_input
 
+    dev = select_device(device)
     with tempfile.TemporaryDirectory(prefix="yoloarena-bench-") as tmp:
-        nets = build_backends(model, backends, imgsz, Path(tmp), device, half)
-        x = parity_input(model, check_image(None), (imgsz, imgsz), 1).to(device)
+        nets = build_backends(model, backends, imgsz, Path(tmp), dev, half)
+        x = parity_input(model, check_image(None), (imgsz, imgsz), 1).to(dev)
         x_nhwc = x.contiguous(memory_format=torch.channels_last)
         calls = {b: _model_call(net, x_nhwc if b == "torch" else x) for b, net in nets.items()}
         return _round_robin(calls, runs, warmup)

@@ -1,4 +1,5 @@
-"""`yoloarena check` (dataset report) and `yoloarena convert` (YOLO <-> COCO)."""
+"""`yoloarena check` (dataset report), `yoloarena convert` (YOLO <-> COCO) and `yoloarena data
+synth` (a synthetic dataset)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..config import param
 from ..data.convert import to_coco, to_yolo
 from ..data.load import check_dataset, load_dataset
 from ..data.spec import SPLITS, read_data_yaml
@@ -19,12 +21,14 @@ LOGGER = logging.getLogger("yoloarena")
 
 @dataclass
 class CheckConfig:
-    data: str = ""
-    workers: int | None = None
-    show: int = 50  # problem lines printed per split (all are in report.json / report.txt)
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    """Arguments of `yoloarena check`."""
+
+    data: str = param("", "dataset .yaml or COCO .json to scan")
+    workers: int | None = param(None, "scanning processes (None: one per core)", ge=0)
+    show: int = param(50, "problem lines printed per split (all are in report.txt/json)", ge=0)
+    project: str = param("", "run folder parent ('': runs/check); the report goes to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def run_check(cfg: CheckConfig) -> int:
@@ -47,9 +51,11 @@ def run_check(cfg: CheckConfig) -> int:
 
 @dataclass
 class ConvertConfig:
-    data: str = ""
-    to: Literal["coco", "yolo"] = "coco"
-    out: str = ""
+    """Arguments of `yoloarena convert`."""
+
+    data: str = param("", "dataset .yaml (YOLO layout) or COCO .json to convert")
+    to: Literal["coco", "yolo"] = param("coco", "target format: coco or yolo")
+    out: str = param("", "output folder (images are linked, not copied)")
 
 
 def run_convert(cfg: ConvertConfig) -> Path:
@@ -64,3 +70,24 @@ def run_convert(cfg: ConvertConfig) -> Path:
     written = (to_coco if cfg.to == "coco" else to_yolo)(splits, cfg.out)
     LOGGER.info("converted %s (%s) to %s: %s", cfg.data, ", ".join(splits), cfg.to, written)
     return written
+
+
+@dataclass
+class SynthConfig:
+    """Arguments of `yoloarena data synth`."""
+
+    out: str = param("datasets/shapes", "output folder (YOLO layout with data.yaml)")
+    n_train: int = param(300, "training images", ge=1)
+    n_val: int = param(60, "validation images", ge=1)
+    imgsz: int = param(320, "image size (square)", ge=32)
+    classes: int = param(4, "shape classes (circle, square, triangle, ...)", ge=1, le=8)
+    seed: int = param(0, "random seed (the same seed writes the same files)")
+
+
+def run_synth(cfg: SynthConfig) -> Path:
+    from ..data.synthetic import SynthSpec, make_synthetic
+
+    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed)
+    path = make_synthetic(cfg.out, spec)
+    print(f"synthetic dataset written: {path}")
+    return path

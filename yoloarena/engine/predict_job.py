@@ -1,4 +1,5 @@
-"""`yoloarena predict`: run a model on a source and write runs/predict/<name>/.
+"""`yoloarena predict`: run a model on a source and write runs/predict/<name>/ (project=X
+name=Y: X/Y).
 
 Writes annotated images (annotated .mp4 for videos), labels/<stem>.txt with save_txt,
 crops/<class>/ with save_crop, and predictions.json with every detection.
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import cv2
 
-from ..config import save_yaml
+from ..config import param, save_yaml
+from ..devices import FORMS, check_device
+from ..errors import YoloArenaError
 from ..loading import load_model
 from ..structures import Results
 from ..writes import VideoWriter, WriteError, write_image, write_json, write_text
@@ -27,28 +30,32 @@ LOGGER = logging.getLogger("yoloarena")
 class PredictConfig:
     """Arguments of `yoloarena predict` (Ultralytics names)."""
 
-    model: str = "yolov5s"
-    source: str = ""
-    imgsz: int | None = None  # None: the model's own size (640; 416 for DAMO-YOLO Nano)
-    conf: float | None = None  # None: the family's default (YOLOv5 0.25, DAMO-YOLO 0.25)
-    iou: float | None = None  # None: the family's default (YOLOv5 0.45, DAMO-YOLO 0.7)
-    max_det: int | None = None
-    agnostic: bool = False
-    classes: list[int] | None = None
-    batch: int = 1
-    device: str = "cpu"
-    half: bool = False
-    augment: bool = False  # test-time augmentation
-    vid_stride: int = 1
-    save: bool = True
-    save_txt: bool = False
-    save_conf: bool = False
-    save_crop: bool = False
-    line_width: int | None = None
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
-    verbose: bool = True
+    model: str = param("", "weights file, exported file or registered name (required)")
+    source: str = param("", "image, folder, glob, .txt list, video or http(s) URL")
+    imgsz: int | None = param(None, "inference size (None: the model's own, 640 or 416)", gt=0)
+    conf: float | None = param(
+        None, "confidence threshold (None: the family's default)", ge=0, le=1
+    )
+    iou: float | None = param(None, "NMS IoU threshold (None: the family's default)", ge=0, le=1)
+    max_det: int | None = param(None, "detections per image at most (None: 300)", ge=1)
+    agnostic: bool = param(False, "class-agnostic NMS")
+    classes: list[int] | None = param(None, "keep only these class indices, e.g. 0,2", ge=0)
+    batch: int = param(1, "images per forward pass", ge=1)
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    half: bool = param(False, "FP16 inference (CUDA)")
+    augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
+    vid_stride: int = param(1, "use every n-th video frame", ge=1)
+    save: bool = param(True, "save annotated images and videos")
+    save_txt: bool = param(False, "save labels/<stem>.txt (YOLO format)")
+    save_conf: bool = param(False, "add the confidence to save_txt rows")
+    save_crop: bool = param(False, "save crops/<class>/ of every detection")
+    line_width: int | None = param(
+        None, "box line width in pixels (None: from the image size)", ge=1
+    )
+    project: str = param("", "run folder parent ('': runs/predict); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
+    verbose: bool = param(True, "log every image")
 
 
 class _VideoWriters:
@@ -83,13 +90,16 @@ class _VideoWriters:
 
 
 def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
-    """Predict on cfg.source and save everything under runs/predict/<name>/; returns that folder.
+    """Predict on cfg.source and save everything in the run folder; returns that folder.
 
     Inputs that cannot be used are skipped with a warning and appended to errors (the CLI then
     exits with 1); a failed write stops with WriteError."""
+    if not cfg.model:
+        raise YoloArenaError(
+            "predict needs model=<weights .pt/.pth, an exported file, or a registered name for "
+            "random weights>"
+        )
     if not cfg.source:
-        from ..errors import YoloArenaError
-
         raise YoloArenaError(
             "predict needs source=<image, folder, glob, list.txt, video or http(s) URL>"
         )

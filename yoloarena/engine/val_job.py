@@ -1,4 +1,5 @@
-"""`yoloarena val`: validate a model on a dataset split and write runs/val/<name>/."""
+"""`yoloarena val`: validate a model on a dataset split and write runs/val/<name>/ (project=X
+name=Y: X/Y)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import save_yaml, to_dict
+from ..config import param, save_yaml, to_dict
 from ..data.load import load_dataset
+from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..eval.plots import plot_conf_curve, plot_confusion_matrix, plot_pr_curve
 from ..loading import load_model
@@ -24,29 +26,35 @@ LOGGER = logging.getLogger("yoloarena")
 class ValConfig:
     """Arguments of `yoloarena val`. Unset NMS values take the model family's protocol."""
 
-    model: str = "yolov5s"
-    data: str = ""
-    split: str = "val"
-    imgsz: int | None = None  # None: the model's own size (640; 416 for DAMO-YOLO Nano)
-    batch: int = 32
-    conf: float | None = None
-    iou: float | None = None
-    max_det: int | None = None
-    rect: bool | None = None
-    half: bool = False
-    augment: bool = False  # test-time augmentation
-    device: str = "cpu"
-    workers: int = 2
-    plots: bool = True
-    save_json: bool = True
-    verbose: bool = True
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    model: str = param("", "weights file, exported file or registered name (required)")
+    data: str = param("", "dataset .yaml (YOLO layout) or COCO .json")
+    split: str = param("val", "dataset split: train, val or test")
+    imgsz: int | None = param(None, "inference size (None: the model's own, 640 or 416)", gt=0)
+    batch: int = param(32, "images per forward pass", ge=1)
+    conf: float | None = param(None, "confidence threshold (None: the family's protocol, 0.001)",
+                               ge=0, le=1)  # fmt: skip
+    iou: float | None = param(None, "NMS IoU threshold (None: the family's protocol)", ge=0, le=1)
+    max_det: int | None = param(None, "detections per image at most (None: the protocol's)", ge=1)
+    rect: bool | None = param(None, "rectangular batches (None: the family's protocol)")
+    half: bool = param(False, "FP16 inference (CUDA)")
+    augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    workers: int = param(2, "data-loading worker processes", ge=0)
+    plots: bool = param(True, "save PR, F1, P, R curves and the confusion matrix")
+    save_json: bool = param(True, "save predictions.json (COCO format)")
+    verbose: bool = param(True, "print the per-class table")
+    project: str = param("", "run folder parent ('': runs/val); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValResult]:
     """Validate cfg.model (or the given network) on cfg.data and write the run folder."""
+    if not cfg.model and model is None:
+        raise YoloArenaError(
+            "val needs model=<weights .pt/.pth or an exported file> (a registered name has random "
+            "weights: its mAP is meaningless)"
+        )
     if not cfg.data:
         raise YoloArenaError("val needs data=<dataset .yaml or COCO .json>")
     if model is None:

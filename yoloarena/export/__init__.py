@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..devices import select_device
 from ..errors import YoloArenaError, unknown
 from ..models.base import Detector, as_module
 from .check import Parity, ParityError, check_image, compare_detections, compare_raw, parity_input
@@ -128,7 +129,7 @@ def export_model(
     """Export model (a copy, deployed) and check the file against PyTorch on a real image."""
     model = as_module(model)
     fmt = str(format).lower()
-    dev = torch.device(device)
+    dev = select_device(device)
     _check_args(fmt, half, dev, batch)
     if isinstance(model, RuntimeDetector):
         raise YoloArenaError(f"'{model.source}' is already an exported file; export the .pt")

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..devices import select_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
 from ..models.transform import DetectTransform
@@ -245,5 +246,5 @@ def load_exported(path: str | Path, device: torch.device | str = "cpu") -> Runti
         raise YoloArenaError(f"'{path}' is not an exported model ({', '.join(SUFFIXES)})")
     if path.is_file() and path.stat().st_size == 0:
         raise YoloArenaError(f"'{path}' is empty (0 bytes); export it again")
-    session = _SESSIONS[backend](path, torch.device(device))
+    session = _SESSIONS[backend](path, select_device(device))
     return RuntimeDetector(session, session.meta, str(path))

@@ -17,7 +17,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import save_yaml
+from ..config import param, save_yaml
+from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..models.damoyolo.space import SearchSpace
 from ..models.damoyolo.structure import STRUCTURES, Structure, read_structure
@@ -40,32 +41,34 @@ BACKENDS = ("torch", "onnx", "openvino")
 
 @dataclass
 class SearchConfig:
-    type: str = "k1kx"  # block type: k1kx (T/S-like), kxkx (M/L-like, CSP), mobile (Nano-like)
-    init: str = ""  # start: "" (the space's initial structure), T/S/M/L/Ns/Nm/Nl, or a file
-    neck: str = ""  # released model lending neck, head and recipe ("": closest to init)
-    imgsz: int = 640
-    num_classes: int = 80  # the head counted in params, GFLOPs and latency
-    budget_layers: int | None = None  # conv layers of the backbone (None: the type's default)
-    budget_params: float | None = None  # millions, whole detector (deployed)
-    budget_gflops: float | None = None  # whole detector at imgsz
-    budget_latency: float | None = None  # ms, whole detector on backend, batch 1
-    backend: str = "onnx"  # where latency is measured: torch, onnx, openvino
-    device: str = "cpu"
-    half: bool = False  # FP16 (backend=openvino)
-    population: int = 512
-    iterations: int = 20000
-    time: float | None = None  # hours; stops earlier when reached
-    seed: int = 0
-    top: int = 5  # best structures re-measured as whole networks
-    runs: int = 20  # timed runs per whole-network measurement (parts: half of it)
-    warmup: int = 3
-    released: list[str] | None = None  # released models marked on the plot (None: all)
-    table: str = ""  # latency table file ("": the cache for this machine and backend)
-    resume: bool = False
-    plots: bool = True
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    """Arguments of `yoloarena search`."""
+
+    type: str = param("k1kx", "block type: k1kx (as T/S), kxkx (as M/L, CSP), mobile (as Nano)")
+    init: str = param("", "start: '' (the space's initial), T/S/M/L/Ns/Nm/Nl, or a structure file")
+    neck: str = param("", "released model lending neck, head and recipe ('': closest to init)")
+    imgsz: int = param(640, "input size the budgets are for (a multiple of 32)", gt=0)
+    num_classes: int = param(80, "classes of the head counted in params, GFLOPs, latency", ge=1)
+    budget_layers: int | None = param(None, "conv layers of the backbone (None: the type's)", gt=0)
+    budget_params: float | None = param(None, "millions of params, whole detector", gt=0)
+    budget_gflops: float | None = param(None, "GFLOPs of the whole detector at imgsz", gt=0)
+    budget_latency: float | None = param(None, "ms on backend, whole detector, batch 1", gt=0)
+    backend: str = param("onnx", "where latency is measured: torch, onnx, openvino")
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    half: bool = param(False, "FP16 (backend=openvino)")
+    population: int = param(512, "population size", ge=1)
+    iterations: int = param(20000, "candidates to generate", ge=0)
+    time: float | None = param(None, "hours; stops earlier when reached", gt=0)
+    seed: int = param(0, "random seed (the search is reproducible)")
+    top: int = param(5, "best structures re-measured as whole networks", ge=1)
+    runs: int = param(20, "timed runs per whole network (per part: half)", ge=1)
+    warmup: int = param(3, "untimed runs first", ge=0)
+    released: list[str] | None = param(None, "released models on the plot (None: all seven)")
+    table: str = param("", "latency table file ('': the cache of this machine and backend)")
+    resume: bool = param(False, "continue the search in project/name from population.json")
+    plots: bool = param(True, "write search.png")
+    project: str = param("", "run folder parent ('': runs/search); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok or resume)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def _space(cfg: SearchConfig) -> SearchSpace:
