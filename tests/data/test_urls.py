@@ -107,7 +107,7 @@ def test_cli_predict_url_source(tmp_path, capsys) -> None:
                      "name=url", "imgsz=320"])  # fmt: skip
         bad = main(["predict", f"model={weights}", f"source={base}/gone.jpg",
                     f"project={tmp_path}", "name=bad", "imgsz=320"])  # fmt: skip
-    assert code == 0 and bad == 0
+    assert code == 0 and bad == 1  # a skipped input is named and exits 1
     (record,) = json.loads(next(tmp_path.rglob("url/predictions.json")).read_text())
     assert record["path"] == url and record["detections"]
     assert next(tmp_path.rglob("url/zidane.jpg")).is_file()

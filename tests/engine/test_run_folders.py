@@ -35,8 +35,10 @@ def test_train_writes_project_name_and_resume_finds_it(trained) -> None:
     project = trained.parent
     assert _only(project) == ["first"]  # no project/train/...
     assert (trained / "weights" / "last.pt").is_file() and (trained / "args.yaml").is_file()
-    # resume=True looks in project/*: the run above, finished at 1 epoch, goes on to 2
-    assert main(["train", "resume=True", f"project={project}", "epochs=2"]) == 0
+    # resume=True looks for the newest unfinished run in project/*: the run above is finished
+    assert main(["train", "resume=True", f"project={project}", "epochs=2"]) == 1
+    # ... so it is named, and continues to 2 epochs when given as resume=<last.pt>
+    assert main(["train", f"resume={trained / 'weights' / 'last.pt'}", "epochs=2"]) == 0
     assert len((trained / "results.csv").read_text().splitlines()) == 3  # header + 2 epochs
     assert _only(project) == ["first"]
 
