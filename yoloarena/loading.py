@@ -21,20 +21,30 @@ def load(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    precision: str | None = None,
+    half: bool = False,
 ) -> Detector:
     """A Detector in eval mode.
 
     model: a registered name ("yolov5n": random weights, with a warning), a weights file
     (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), or an exported file
-    (.onnx, .torchscript, .engine, an OpenVINO folder), run by its own runtime. num_classes builds a
-    registered model with another class count. Nothing is ever downloaded.
+    (.onnx, .torchscript, .engine, .tflite, .mlpackage, an OpenVINO folder), run by its own
+    runtime. num_classes builds a registered model with another class count. precision (f32,
+    bf16, f16) or half=True (the CPU's 16-bit float) choose OpenVINO's inference precision.
+    Nothing is ever downloaded.
     """
     text = str(model)
     path = Path(text).expanduser()
     if path.exists() and _exported(path):
-        from .export.runtime import load_exported
+        from .export.runtime import backend_of, load_exported
 
-        return load_exported(path, select_device(device))
+        if half and not precision and backend_of(path) == "openvino":
+            precision = "half"
+        return load_exported(path, select_device(device), precision)
+    if precision:
+        raise YoloArenaError(
+            f"precision={precision} applies to exported OpenVINO files; for '{text}' use half=True"
+        )
     if path.is_file():
         net = load_weights(path)
         if num_classes is not None and num_classes != net.num_classes:

@@ -1,8 +1,11 @@
-"""`yoloarena benchmark`: params, GFLOPs and latency per backend for several models, plus mAP
-when a dataset and weights are given; published figures in their own, labelled columns.
+"""`yoloarena benchmark`: params, GFLOPs and latency per backend for several models, plus AP
+per backend when a dataset and weights are given (each backend's exported file is run through
+val: INT8 and bf16 accuracy is measured, never assumed); published figures in their own,
+labelled columns.
 
     yoloarena benchmark models=yolov5n,yolov5s,damoyolo-t imgsz=640 backends=torch,onnx,openvino
-    yoloarena benchmark models=yolov5n.pt,best.pt data=data.yaml      # with mAP on your data
+    yoloarena benchmark models=yolov5n.pt data=coco128.yaml \
+        backends=torch,onnx,onnx-int8,openvino,openvino-bf16,openvino-int8
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class BenchmarkConfig:
     device: str = "cpu"
     runs: int = 20
     warmup: int = 3
-    data: str = ""  # a dataset: mAP of the models given as weights files
+    data: str = ""  # a dataset: AP per backend of weights files; calibrates the INT8 backends
     split: str = "val"
     batch: int = 16
     source: str = ""  # images for the end-to-end timing (default: generated scenes)
@@ -86,8 +89,11 @@ def model_row(
     cfg: BenchmarkConfig,
     images: list[np.ndarray],
     metrics: dict | None = None,
+    dataset=None,
 ) -> dict:
-    """Everything measured about one model (its latency is measured here)."""
+    """Everything measured about one model (its latency is measured here, and with a dataset
+    the AP of every backend, from its exported file; `metrics` is then the PyTorch one's, or
+    the first backend's)."""
     weights = getattr(model, "weights_info", {}).get("path")
     model.deploy()
     row = {
@@ -100,11 +106,26 @@ def model_row(
         "gflops": count_flops(model, cfg.imgsz) / 1e9,
         "latency": {},
         "metrics": metrics,
+        "backend_metrics": {},
         "published": published_of(model),
     }
     backends = parse_backends(cfg.backends)
-    for lat in measure(model, backends, cfg.imgsz, images, cfg.runs, cfg.warmup, cfg.device):
+    evaluate = None
+    if dataset is not None:
+
+        def evaluate(backend: str, net: Detector) -> dict:
+            LOGGER.info("  val %s on %s", backend, cfg.data)
+            return _val(net, dataset, cfg)
+
+    lats, scores = measure(model, backends, cfg.imgsz, images, cfg.runs, cfg.warmup,
+                           cfg.device, cfg.data or None, evaluate)  # fmt: skip
+    for lat in lats:
         row["latency"][lat.backend] = lat.to_dict()
+        if lat.backend in scores:
+            row["backend_metrics"][lat.backend] = {**scores[lat.backend],
+                                                   "precision": lat.precision}  # fmt: skip
+    if scores and row["metrics"] is None:
+        row["metrics"] = scores.get("torch") or next(iter(scores.values()))
     return row
 
 
@@ -124,12 +145,10 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
     for spec in specs:
         LOGGER.info("benchmark: %s", spec)
         model = load(spec, device=cfg.device)
-        metrics = None
-        if dataset is not None and not is_registered(spec):  # mAP needs trained weights
-            metrics = _val(model, dataset, cfg)
-        elif dataset is not None:
+        scored = dataset if dataset is not None and not is_registered(spec) else None
+        if dataset is not None and scored is None:  # AP needs trained weights
             LOGGER.info("  no AP for %s: a registered name has random weights; give a file", spec)
-        rows.append(model_row(spec, model, cfg, images, metrics))
+        rows.append(model_row(spec, model, cfg, images, None, scored))
     out = run_dir(cfg.project, "benchmark", cfg.name, cfg.exist_ok)
     write_results(out, cfg, rows, environment(cfg.device))
     LOGGER.info("results saved to %s", out)
@@ -140,7 +159,8 @@ def _val(model: Detector, dataset, cfg: BenchmarkConfig) -> dict:
     from ..engine.validator import validate
 
     result = validate(model.deploy(), dataset, cfg.imgsz, cfg.batch, PINNED)
-    return {**result.metrics.stats, "protocol": result.protocol}
+    return {**result.metrics.stats, "protocol": result.protocol,
+            "file": getattr(model, "source", "") or "PyTorch"}  # fmt: skip
 
 
 def write_results(out: Path, cfg, rows: list[dict], env: dict) -> None:
@@ -168,6 +188,9 @@ def flat_row(row: dict) -> dict:
             flat[f"{b}_{k}"] = round(lat[k], 2)
     for k in ("AP", "AP50"):
         flat[k] = round(row["metrics"][k], 4) if row.get("metrics") else ""
+    for b, m in (row.get("backend_metrics") or {}).items():
+        flat[f"{b}_AP"], flat[f"{b}_AP50"] = round(m["AP"], 4), round(m["AP50"], 4)
+        flat[f"{b}_precision"] = m["precision"]
     pub = row.get("published") or {}
     flat["published_map50_95"] = pub.get("map50_95", "")
     return flat

@@ -19,7 +19,11 @@ class ExportConfig:
     format: str = "onnx"
     imgsz: int | None = None  # None: the model's own size
     batch: int = 1  # the batch size (the maximum with dynamic=True for TensorRT)
-    half: bool = False
+    half: bool = False  # FP16 (OpenVINO IR, TFLite weights, CoreML compute; CUDA for ONNX/TS/TRT)
+    int8: bool = False  # INT8 (onnx, openvino, tflite, engine): needs data= for calibration
+    data: str | None = None  # calibration (train split) and the INT8 accuracy check (val split)
+    fraction: float = 1.0  # fraction of the train split used for calibration...
+    calib_images: int = 300  # ...at most this many images
     dynamic: bool = False
     simplify: bool = True
     nms: bool = False
@@ -39,8 +43,7 @@ def run_export(cfg: ExportConfig) -> ExportResult:
     kwargs = {k: v for k, v in vars(cfg).items() if k not in ("model", "format")}
     result = export_model(model, cfg.format, **kwargs)
     size = _size_mb(result.path)
-    print(f"exported {result.path} ({size:.1f} MB, {result.format}); parity check passed, "
-          f"max |diff| vs PyTorch: {result.parity.summary()}")  # fmt: skip
+    print(f"exported {result.path} ({size:.1f} MB, {result.format}); {result.check_line()}")
     print(f"run it: yoloarena predict model={result.path} source=...  |  "
           f"yoloarena val model={result.path} data=...")  # fmt: skip
     return result

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 
 from ..config import save_yaml
+from ..export.runtime import precision_of
 from ..loading import load
 from ..structures import Results
 from .predictor import predict
@@ -37,6 +38,7 @@ class PredictConfig:
     batch: int = 1
     device: str = "cpu"
     half: bool = False
+    precision: str = ""  # OpenVINO files: f32, bf16 or f16 (default: the file's own)
     vid_stride: int = 1
     save: bool = True
     save_txt: bool = False
@@ -80,7 +82,8 @@ def run_predict(cfg: PredictConfig) -> Path:
         from ..errors import YoloArenaError
 
         raise YoloArenaError("predict needs source=<image, folder, glob, list.txt or video>")
-    model = load(cfg.model, device=cfg.device).deploy()
+    model = load(cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half)
+    model = model.deploy()
     out = run_dir(cfg.project, "predict", cfg.name, cfg.exist_ok)
     save_yaml(cfg, out / "args.yaml")
     videos = _VideoWriters(out)
@@ -104,7 +107,8 @@ def run_predict(cfg: PredictConfig) -> Path:
         (out / "predictions.json").write_text(json.dumps(records, indent=1))
     if count:
         per = ", ".join(f"{v / count:.1f}ms {k}" for k, v in totals.items())
-        LOGGER.info("Speed: %s per image at imgsz=%d", per, cfg.imgsz or model.imgsz)
+        LOGGER.info("Speed: %s per image at imgsz=%d, %s", per, cfg.imgsz or model.imgsz,
+                    precision_of(model, cfg.half))  # fmt: skip
     LOGGER.info("%d images, results saved to %s", count, out)
     return out
 

@@ -11,6 +11,7 @@ from ..config import save_yaml, to_dict
 from ..data.load import load_dataset
 from ..errors import YoloArenaError
 from ..eval.plots import plot_conf_curve, plot_confusion_matrix, plot_pr_curve
+from ..export.runtime import precision_of
 from ..loading import load
 from .predictor import check_imgsz
 from .runs import run_dir
@@ -33,6 +34,7 @@ class ValConfig:
     max_det: int | None = None
     rect: bool | None = None
     half: bool = False
+    precision: str = ""  # OpenVINO files: f32, bf16 or f16 (default: the file's own)
     device: str = "cpu"
     workers: int = 2
     plots: bool = True
@@ -46,7 +48,8 @@ class ValConfig:
 def run_val(cfg: ValConfig) -> tuple[Path, ValResult]:
     if not cfg.data:
         raise YoloArenaError("val needs data=<dataset .yaml or COCO .json>")
-    model = load(cfg.model, device=cfg.device).deploy()
+    model = load(cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half)
+    model = model.deploy()
     dataset = load_dataset(cfg.data, cfg.split, workers=None)
     LOGGER.info(dataset.report.summary().splitlines()[0])
     if dataset.report.problems and cfg.verbose:
@@ -61,15 +64,20 @@ def run_val(cfg: ValConfig) -> tuple[Path, ValResult]:
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers)
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
-    _write(out, cfg, result, dataset.names)
+    precision = precision_of(model, cfg.half)
+    LOGGER.info("precision: %s", precision)
+    _write(out, cfg, result, dataset.names, precision)
     _log(result, cfg.verbose)
     LOGGER.info("results saved to %s", out)
     return out, result
 
 
-def _write(out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str]) -> None:
+def _write(
+    out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str], precision: str
+) -> None:
     save_yaml(cfg, out / "args.yaml")
-    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, **result.to_dict()}
+    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, "precision": precision,
+               **result.to_dict()}  # fmt: skip
     summary["args"] = to_dict(cfg)
     (out / "results.json").write_text(json.dumps(summary, indent=1))
     if cfg.save_json:
