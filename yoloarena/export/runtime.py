@@ -180,7 +180,8 @@ class OpenVINOSession:
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
-        used = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        used = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        used = getattr(used, "get_type_name", lambda: str(used))().lower()
         used = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(used, used)
         self.precision = f"{file_precision(self.meta)} IR, {used} compute"
 
