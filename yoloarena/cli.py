@@ -20,7 +20,8 @@ modes:
             yoloarena predict model=yolov5n.pt source=images/ conf=0.25 imgsz=640 save_txt=True
   val       COCO metrics of a model on a dataset split -> runs/val/<name>/
             yoloarena val model=yolov5n.pt data=coco128.yaml imgsz=640 batch=32 conf=0.001 iou=0.6
-  export    write ONNX / OpenVINO / TorchScript / TensorRT, checked against PyTorch
+  export    write ONNX / OpenVINO / TorchScript / TensorRT / TFLite / CoreML (INT8: int8=True
+            data=...), checked against PyTorch (INT8: by AP)
             yoloarena export model=yolov5n.pt format=onnx imgsz=640 dynamic=True nms=False
             (then model=yolov5n.onnx works in predict and val)
   benchmark params, GFLOPs, latency per backend (and mAP with data=) -> runs/benchmark/<name>/

@@ -16,7 +16,7 @@ import yoloarena
 from yoloarena.engine.validator import validate
 from yoloarena.errors import YoloArenaError
 from yoloarena.export import export_model
-from yoloarena.export.quantize import tail_nodes
+from yoloarena.export.quantize import final_convs, tail_nodes
 
 pytest.importorskip("onnxruntime", reason="the [export] extra is not installed")
 
@@ -98,7 +98,9 @@ def test_tail_is_what_follows_the_last_convolution() -> None:
         ("sig", "Sigmoid", ["d"], ["e"]),
         ("mul", "Mul", ["e", "g"], ["y"]),
     ]
-    assert tail_nodes(nodes, {"Conv"}) == {"grid", "sig", "mul"}
+    tail = tail_nodes(nodes, {"Conv"})
+    assert tail == {"grid", "sig", "mul"}
+    assert final_convs(nodes, {"Conv"}, tail) == {"conv2"}
 
 
 def test_int8_needs_data_and_a_format_that_has_it(yolov5n_official) -> None:
@@ -106,3 +108,19 @@ def test_int8_needs_data_and_a_format_that_has_it(yolov5n_official) -> None:
         yolov5n_official.export("onnx", int8=True)
     with pytest.raises(YoloArenaError, match="int8=True is for format=onnx, openvino"):
         yolov5n_official.export("torchscript", int8=True, data="x.yaml")
+
+
+def test_openvino_precision_choice_follows_the_cpu() -> None:
+    from yoloarena.export.runtime import inference_precision
+
+    amx = ["FP32", "BF16", "INT8"]
+    assert inference_precision(None, {"half": False}, amx) == "f32"  # pinned, not bf16
+    assert inference_precision(None, {"half": True}, amx) == "f32"  # no FP16 compute here
+    assert inference_precision(None, {"half": True}, [*amx, "FP16"]) == "f16"
+    assert inference_precision("bf16", {}, amx) == "bf16"
+    assert inference_precision("half", {}, amx) == "bf16"  # the CPU's 16-bit float
+    assert inference_precision("half", {}, [*amx, "FP16"]) == "f16"
+    with pytest.raises(YoloArenaError, match="precision=bf16 needs a CPU with BF16"):
+        inference_precision("bf16", {}, ["FP32", "INT8"])
+    with pytest.raises(YoloArenaError, match="precision=int4 is not one of f32, bf16, f16"):
+        inference_precision("int4", {}, amx)

@@ -76,7 +76,7 @@ def _write(
     out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str], precision: str
 ) -> None:
     save_yaml(cfg, out / "args.yaml")
-    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, "precision": precision,
+    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, "compute": precision,
                **result.to_dict()}  # fmt: skip
     summary["args"] = to_dict(cfg)
     (out / "results.json").write_text(json.dumps(summary, indent=1))

@@ -53,17 +53,22 @@ def to_tflite(
     """A float32 .tflite (fp16 weights with half, static int8 with calib); returns the
     quantiser's description (empty for float32)."""
     litert_torch = require("litert_torch", "TFLite export", EDGE_HINT)
+    from litert_torch import progress
+
     tmp = Path(tempfile.mkdtemp(prefix="yoloarena-tflite-"))
+    quiet = progress.console.quiet
     try:
+        progress.console.quiet = True  # its step-by-step progress lines
         with quiet_tracing():
             edge = litert_torch.convert(contiguous_copy(graph).eval(), (x.detach().cpu(),))
-        edge.export(str(tmp / "fp32.tflite"))
+            edge.export(str(tmp / "fp32.tflite"))
         if half or calib is not None:
             return quantize_file(tmp / "fp32.tflite", path, None if half else calib, meta)
         _with_meta(tmp / "fp32.tflite", meta)
         _replace(tmp / "fp32.tflite", path)
         return {}
     finally:
+        progress.console.quiet = quiet
         shutil.rmtree(tmp, ignore_errors=True)
 
 
