@@ -123,14 +123,27 @@ class TFLiteSession:
         except (ValueError, RuntimeError) as e:
             raise YoloArenaError(f"'{path}' is not a loadable TFLite model: {e}") from None
         self.runner = self.interpreter.get_signature_runner()
-        self.input = next(iter(self.runner.get_input_details()))
-        self.outputs = sorted(self.runner.get_output_details(), key=_index)
+        self.input, detail = next(iter(self.runner.get_input_details().items()))
+        self.in_dtype = np.dtype(detail["dtype"])
+        self.in_scale, self.in_zero = (detail.get("quantization") or (0.0, 0))[:2]
+        self.outputs = self.runner.get_output_details()
+        self.names = sorted(self.outputs, key=_index)
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        if self.in_dtype.kind in "iu":  # an int8 file quantises its input: do it as it says
+            info = np.iinfo(self.in_dtype)
+            arr = np.clip(np.round(arr / self.in_scale) + self.in_zero, info.min, info.max)
+            arr = arr.astype(self.in_dtype)
         res = self.runner(**{self.input: arr})
-        outs = [torch.from_numpy(np.array(res[k])) for k in self.outputs]
-        return [o.float() if o.is_floating_point() else o.long() for o in outs]
+        return [self._output(k, np.array(res[k])) for k in self.names]
+
+    def _output(self, name: str, arr: np.ndarray) -> torch.Tensor:
+        scale, zero = (self.outputs[name].get("quantization") or (0.0, 0))[:2]
+        if arr.dtype.kind in "iu" and scale:  # a quantised output: back to float
+            arr = (arr.astype(np.float32) - zero) * scale
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+        return t.float() if t.is_floating_point() else t.long()
 
 
 def _index(name: str) -> int:
