@@ -197,6 +197,9 @@ def tflite_quantize(src: Path, out: Path, calib: list[np.ndarray] | None) -> dic
         for scope in scopes:
             qt.update_quantization_recipe(regex="^" + re.escape(scope) + "$", operation_name="*",
                                           algorithm_key="no_quantize")  # fmt: skip
+        # the graph's outputs stay float32 too (its int8 input is exact: pixels / 255 or 0-255)
+        qt.update_quantization_recipe(regex=".*", operation_name="OUTPUT",
+                                      algorithm_key="no_quantize")  # fmt: skip
     result = qt.calibrate({"serving_default": [{"args_0": x} for x in calib]}) if calib else None
     qt.quantize(result).export_model(str(out), overwrite=True)
     version = getattr(aeq, "__version__", "")
