@@ -56,11 +56,12 @@ def _val_split(data: str):
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_int8_official_yolov5n_on_coco128(fmt: str, yolov5n_official, tmp_path) -> None:
-    """imgsz 640, calibrated on the 128 coco128 train images. Measured here: ONNX FP32 AP
-    0.xxx -> INT8 0.xxx; OpenVINO FP32 0.xxx -> INT8 0.xxx."""
+    """imgsz 640, calibrated on the 128 coco128 train images (square 640 input, YOLOv5's val
+    protocol). Measured here: ONNX AP 0.3566 (FP32 file) -> 0.3436 (INT8), drop 0.0130;
+    OpenVINO 0.3566 -> 0.3509, drop 0.0057."""
     data = shared_path("data", "coco128", "coco128.yaml")
     acc = check_int8(yolov5n_official, fmt, data, 640, tmp_path, 0.02)
-    assert acc["fp32_AP"] > 0.25  # the FP32 file is the official model (about 0.28 here)
+    assert acc["fp32_AP"] > 0.34  # the FP32 file is the official model (0.3566 here)
 
 
 @functools.cache
@@ -80,8 +81,8 @@ def trained_damo() -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["onnx", "openvino"])
 def test_int8_damoyolo_trained_on_shapes(fmt: str, tmp_path) -> None:
-    """imgsz 160, calibrated on the 200 shapes train images. Measured here: ONNX FP32 AP
-    0.xxx -> INT8 0.xxx; OpenVINO FP32 0.xxx -> INT8 0.xxx."""
+    """imgsz 160, calibrated on the 200 shapes train images. The drop was not measured when this
+    was written (the shared machine trained at 28 minutes per epoch); the bound is the issue's."""
     model = yoloarena.load(trained_damo())
     acc = check_int8(model, fmt, shapes_dataset(), 160, tmp_path, 0.03)
     assert acc["fp32_AP50"] > 0.1  # it learned something, so the drop means something
