@@ -55,7 +55,8 @@ def to_coreml(
     with _quiet():
         program = torch.export.export(net, (x.detach().cpu(),)).run_decompositions({})
         model = ct.convert(
-            program, outputs=[ct.TensorType(name=n) for n in names], convert_to="mlprogram",
+            program, outputs=[ct.TensorType(name=n, dtype=np.float32) for n in names],
+            convert_to="mlprogram",  # float32 in and out, fp16 inside with half
             compute_precision=ct.precision.FLOAT16 if half else ct.precision.FLOAT32,
             minimum_deployment_target=ct.target.macOS13,
         )  # fmt: skip
