@@ -47,8 +47,9 @@ MODES: dict[str, Mode] = {
         ("yoloarena val model=yolov5n.pt data=coco128.yaml imgsz=640 batch=32",),
     ),
     "export": Mode(
-        "write ONNX / OpenVINO / TorchScript / TensorRT, checked against PyTorch -> next to the "
-        "weights (project=/name=: that run folder)",
+        "write ONNX / OpenVINO / TorchScript / TensorRT / TFLite / CoreML (INT8: int8=True "
+        "data=...), checked against PyTorch (INT8: by AP) -> next to the weights (project=/name=: "
+        "that run folder)",
         "engine.export_job:ExportConfig", "engine.export_job:run_export",
         ("yoloarena export model=yolov5n.pt format=onnx imgsz=640 dynamic=True",
          "(then model=yolov5n.onnx works in predict and val)"),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .devices import select_device
-from .errors import WeightsError, unknown
+from .errors import WeightsError, YoloArenaError, unknown
 from .models.base import Model
 from .registry import build_model, get_entry, is_registered, list_models
 from .weights import load_into, read_weights
@@ -32,12 +32,15 @@ def load(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    precision: str | None = None,
+    half: bool = False,
 ) -> ArenaModel:
     """The model, in eval mode, with predict/val/train/export (`ArenaModel`; `.model` is the
     network). Arguments: see load_model."""
     from .api import ArenaModel
 
-    return ArenaModel(load_model(model, num_classes=num_classes, device=device), str(model))
+    net = load_model(model, num_classes=num_classes, device=device, precision=precision, half=half)
+    return ArenaModel(net, str(model))
 
 
 def load_model(
@@ -45,21 +48,31 @@ def load_model(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    precision: str | None = None,
+    half: bool = False,
 ) -> Model:
     """The network (a Detector or a Classifier) in eval mode.
 
     model: a registered name ("yolov5n": random weights, with a warning), a weights file
     (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), a structure file written by
     `yoloarena search` (.yaml/.json: random weights, with a warning), or an exported file
-    (.onnx, .torchscript, .engine, an OpenVINO folder), run by its own runtime. num_classes builds a
-    registered model with another class count. Nothing is ever downloaded.
+    (.onnx, .torchscript, .engine, .tflite, .mlpackage, an OpenVINO folder), run by its own
+    runtime. num_classes builds a registered model with another class count. precision (f32,
+    bf16, f16) or half=True (the CPU's 16-bit float) choose OpenVINO's inference precision.
+    Nothing is ever downloaded.
     """
     text = str(model)
     path = Path(text).expanduser()
     if path.exists() and _exported(path):
-        from .export.runtime import load_exported
+        from .export.runtime import backend_of, load_exported
 
-        return load_exported(path, select_device(device))
+        if half and not precision and backend_of(path) == "openvino":
+            precision = "half"
+        return load_exported(path, select_device(device), precision)
+    if precision:
+        raise YoloArenaError(
+            f"precision={precision} applies to exported OpenVINO files; for '{text}' use half=True"
+        )
     if path.is_file() and path.suffix.lower() in STRUCTURE_SUFFIXES:
         net = structure_model(path, num_classes)
         LOGGER.warning("%s built with random weights (a structure file has none); train it with "

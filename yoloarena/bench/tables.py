@@ -18,7 +18,10 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
     head += [f"{b} ms (p90)" for b in backends] + [f"{b} e2e ms" for b in backends]
     if with_map is None:
         with_map = any(r.get("metrics") for r in rows)
-    if with_map:
+    scored = list(dict.fromkeys(b for r in rows for b in r.get("backend_metrics") or {}))
+    if with_map and scored:
+        head += [f"{b} AP50-95" for b in scored]
+    elif with_map:
         head += ["AP50-95", "AP50"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in rows:
@@ -30,7 +33,10 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
         for b in backends:
             lat = r["latency"].get(b)
             cells.append(f"{lat['e2e_median_ms']:.1f}" if lat else "-")
-        if with_map:
+        if with_map and scored:
+            per = r.get("backend_metrics") or {}
+            cells += [fmt((per.get(b) or {}).get("AP"), 4) for b in scored]
+        elif with_map:
             m = r.get("metrics") or {}
             cells += [fmt(m.get("AP"), 4), fmt(m.get("AP50"), 4)]
         lines.append("| " + " | ".join(cells) + " |")
@@ -70,7 +76,9 @@ def results_markdown(rows: list[dict], env_line: str, chart: str | None) -> str:
         "Latency: median (p90) ms per image at batch 1, square input of the size shown, fp32; "
         "model only (the network on a ready tensor) and end to end (`predict` on an image: "
         "decode, resize, network, NMS, mapping back). Params and GFLOPs of the deployed model "
-        "(Conv+BN fused, RepConv folded), FLOPs = 2 x MACs.",
+        "(Conv+BN fused, RepConv folded), FLOPs = 2 x MACs. Backends run in the precision "
+        "their name says (fp32 unless -bf16 or -int8); with data=, the AP of each backend is "
+        "measured by running its exported file through val.",
         "",
         measured_table(rows),
     ]

@@ -27,10 +27,15 @@ class ExportConfig:
     """Arguments of `yoloarena export` (see yoloarena.export.export_model)."""
 
     model: str = param("", "weights file (or a registered name: random weights) to export")
-    format: str = param("onnx", "onnx, openvino, torchscript or engine (TensorRT)")
+    format: str = param("onnx", "onnx, openvino, torchscript, engine (TensorRT), tflite or coreml")
     imgsz: int | None = param(None, "input size (None: the model's own)", gt=0)
     batch: int = param(1, "batch size (the maximum with dynamic=True for TensorRT)", ge=1)
-    half: bool = param(False, "FP16 (OpenVINO on CPU; ONNX/TorchScript/TensorRT on CUDA)")
+    half: bool = param(False, "FP16 (OpenVINO IR, TFLite weights, CoreML compute; CUDA for "
+                       "ONNX/TorchScript/TensorRT)")  # fmt: skip
+    int8: bool = param(False, "INT8 (onnx, openvino, tflite, engine): needs data= to calibrate")
+    data: str | None = param(None, "dataset: calibration (train split) and INT8 AP check (val)")
+    fraction: float = param(1.0, "fraction of the train split used for calibration", gt=0, le=1)
+    calib_images: int = param(300, "calibration images at most", ge=1)
     dynamic: bool = param(False, "dynamic batch and image size")
     simplify: bool = param(True, "simplify the ONNX graph (onnxslim)")
     nms: bool = param(False, "put NMS inside the graph")
@@ -61,8 +66,7 @@ def run_export(cfg: ExportConfig) -> ExportResult:
         kwargs["file"] = str(out / default_path(model, fmt).name)
     result = export_model(model, cfg.format, **kwargs)
     size = _size_mb(result.path)
-    print(f"exported {result.path} ({size:.1f} MB, {result.format}); parity check passed, "
-          f"max |diff| vs PyTorch: {result.parity.summary()}")  # fmt: skip
+    print(f"exported {result.path} ({size:.1f} MB, {result.format}); {result.check_line()}")
     print(f"run it: yoloarena predict model={result.path} source=...  |  "
           f"yoloarena val model={result.path} data=...")  # fmt: skip
     return result

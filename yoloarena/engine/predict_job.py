@@ -17,6 +17,7 @@ import cv2
 from ..config import param, save_yaml
 from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
+from ..export.runtime import precision_of
 from ..loading import load_model
 from ..structures import Results
 from ..writes import VideoWriter, WriteError, write_image, write_json, write_text
@@ -42,7 +43,8 @@ class PredictConfig:
     classes: list[int] | None = param(None, "keep only these class indices, e.g. 0,2", ge=0)
     batch: int = param(1, "images per forward pass", ge=1)
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
-    half: bool = param(False, "FP16 inference (CUDA)")
+    half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
+    precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
     augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
     vid_stride: int = param(1, "use every n-th video frame", ge=1)
     save: bool = param(True, "save annotated images and videos")
@@ -103,7 +105,9 @@ def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
         raise YoloArenaError(
             "predict needs source=<image, folder, glob, list.txt, video or http(s) URL>"
         )
-    model = load_model(cfg.model, device=cfg.device).deploy()
+    model = load_model(
+        cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half
+    ).deploy()
     out = run_dir(cfg.project, "predict", cfg.name, cfg.exist_ok)
     save_yaml(cfg, out / "args.yaml")
     videos = _VideoWriters(out, cfg.vid_stride)
@@ -134,7 +138,8 @@ def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
     write_json(out / "predictions.json", records, indent=1)
     if count:
         per = ", ".join(f"{v / count:.1f}ms {k}" for k, v in totals.items())
-        LOGGER.info("Speed: %s per image at imgsz=%d", per, cfg.imgsz or model.imgsz)
+        LOGGER.info("Speed: %s per image at imgsz=%d, %s", per, cfg.imgsz or model.imgsz,
+                    precision_of(model, cfg.half))  # fmt: skip
     LOGGER.info("%d images, results saved to %s", count, out)
     return out
 

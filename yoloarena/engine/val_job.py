@@ -12,6 +12,7 @@ from ..data.load import load_dataset
 from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..eval.plots import plot_conf_curve, plot_confusion_matrix, plot_pr_curve
+from ..export.runtime import precision_of
 from ..loading import load_model
 from ..models.base import Detector
 from ..writes import write_json
@@ -36,7 +37,8 @@ class ValConfig:
     iou: float | None = param(None, "NMS IoU threshold (None: the family's protocol)", ge=0, le=1)
     max_det: int | None = param(None, "detections per image at most (None: the protocol's)", ge=1)
     rect: bool | None = param(None, "rectangular batches (None: the family's protocol)")
-    half: bool = param(False, "FP16 inference (CUDA)")
+    half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
+    precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
     augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
     workers: int = param(2, "data-loading worker processes", ge=0)
@@ -58,7 +60,9 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     if not cfg.data:
         raise YoloArenaError("val needs data=<dataset .yaml or COCO .json>")
     if model is None:
-        model = load_model(cfg.model, device=cfg.device).deploy()
+        model = load_model(
+            cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half
+        ).deploy()
     dataset = load_dataset(cfg.data, cfg.split, workers=None)
     LOGGER.info(dataset.report.summary().splitlines()[0])
     if dataset.report.problems and cfg.verbose:
@@ -74,15 +78,20 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers,
                       augment=cfg.augment)  # fmt: skip
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
-    _write(out, cfg, result, dataset.names)
+    precision = precision_of(model, cfg.half)
+    LOGGER.info("precision: %s", precision)
+    _write(out, cfg, result, dataset.names, precision)
     _log(result, cfg.verbose)
     LOGGER.info("results saved to %s", out)
     return out, result
 
 
-def _write(out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str]) -> None:
+def _write(
+    out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str], precision: str
+) -> None:
     save_yaml(cfg, out / "args.yaml")
-    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, **result.to_dict()}
+    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, "compute": precision,
+               **result.to_dict()}  # fmt: skip
     summary["args"] = to_dict(cfg)
     write_json(out / "results.json", summary, indent=1)
     if cfg.save_json:

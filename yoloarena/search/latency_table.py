@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from ..bench.environment import cpu_name
+from ..devices import select_device
 from ..models.damoyolo.parts import Part, detector_parts
 from ..models.damoyolo.structure import Structure
 from .timing import time_part
@@ -48,7 +49,7 @@ def identity(backend: str, device: str, half: bool) -> dict:
     """What a table's timings depend on."""
     from .. import __version__
 
-    dev = torch.device(device)
+    dev = select_device(device)
     gpu = torch.cuda.get_device_name(dev) if dev.type == "cuda" else None
     return {
         "table_version": TABLE_VERSION,

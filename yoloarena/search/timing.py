@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..devices import select_device
 from ..errors import YoloArenaError
 from ..export.formats import quiet_tracing, require
 from ..models.damoyolo.parts import Part, build_part
@@ -94,7 +95,7 @@ def time_part(
     warmup: int = 3,
 ) -> float:  # fmt: skip
     """Median latency (ms) of the part on backend, batch 1."""
-    dev = torch.device(device)
+    dev = select_device(device)
     module = build_part(part)
     xs = _inputs(part, dev)
     if backend == "torch":
