@@ -27,7 +27,7 @@ SIZE = 160
 def model_of(name: str):
     if name == "yolov5n":
         return yoloarena.load(shared_path("data", "weights", "yolov5n.pt"))
-    return build_model(name).eval()
+    return yoloarena.ArenaModel(build_model(name).eval())
 
 
 @pytest.mark.slow
@@ -59,7 +59,9 @@ def test_coreml_spec_has_the_documented_contract(name: str, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_coreml_fp16_compute_is_recorded(tmp_path) -> None:
-    path = build_model("yolov5n").eval().export("coreml", imgsz=64, half=True, file=tmp_path / "h")
+    path = yoloarena.ArenaModel(build_model("yolov5n").eval()).export(
+        "coreml", imgsz=64, half=True, file=tmp_path / "h"
+    )
     spec = ct.utils.load_spec(str(path))
     assert json.loads(spec.description.metadata.userDefined["yoloarena"])["half"] is True
     ops = str(spec.mlProgram)
@@ -68,7 +70,9 @@ def test_coreml_fp16_compute_is_recorded(tmp_path) -> None:
 
 @pytest.mark.skipif(MACOS, reason="off macOS only: CoreML cannot run here")
 def test_coreml_file_says_it_needs_macos(tmp_path) -> None:
-    path = build_model("yolov5n").eval().export("coreml", imgsz=64, file=tmp_path / "m")
+    path = yoloarena.ArenaModel(build_model("yolov5n").eval()).export(
+        "coreml", imgsz=64, file=tmp_path / "m"
+    )
     with pytest.raises(YoloArenaError, match="runs only on macOS"):
         yoloarena.load(path)
 

@@ -31,7 +31,7 @@ def model_of(name: str):
     model = build_model(name).eval()
     fx = torch.load(shared_path("reference", "parity", "damoyolo_t.pt"), weights_only=True)
     model.load_state_dict(recipe_state_dict(fx), strict=False)  # non-degenerate outputs
-    return model
+    return yoloarena.ArenaModel(model)
 
 
 def litert_outputs(path, x: torch.Tensor) -> list[np.ndarray]:
