@@ -27,7 +27,7 @@ def test_val_in_bf16_is_recorded_and_close_to_f32(yolov5n_official, tmp_path) ->
         args = ["val", f"model={path}", f"data={data}", "imgsz=320", f"precision={precision}",
                 "plots=False", f"project={tmp_path}", f"name={precision}"]  # fmt: skip
         assert main(args) == 0
-        res = json.loads((tmp_path / "val" / precision / "results.json").read_text())
+        res = json.loads((tmp_path / precision / "results.json").read_text())
         assert res["compute"] == f"fp32 IR, {precision} compute"
         ap[precision] = res["stats"]["AP"]
     assert abs(ap["bf16"] - ap["f32"]) < 0.01 and ap["f32"] > 0.2, ap
