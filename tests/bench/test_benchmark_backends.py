@@ -26,7 +26,7 @@ def test_benchmark_measures_ap_per_backend(tmp_path) -> None:
     args = ["benchmark", f"models={weights}", f"data={data}", "imgsz=320", "runs=2", "warmup=1",
             "backends=" + ",".join(BACKENDS), f"project={tmp_path}", "name=b"]  # fmt: skip
     assert main(args) == 0
-    with (tmp_path / "benchmark" / "b" / "results.csv").open() as f:
+    with (tmp_path / "b" / "results.csv").open() as f:
         row = next(csv.DictReader(f))
     ap = {b: float(row[f"{b}_AP"]) for b in BACKENDS}
     assert all(0.15 < v < 0.5 for v in ap.values()), ap
@@ -36,11 +36,11 @@ def test_benchmark_measures_ap_per_backend(tmp_path) -> None:
     assert row["onnx-int8_precision"] == "int8" and row["onnx_precision"] == "fp32"
     assert row["openvino-int8_precision"].startswith("int8 IR")
     assert row["openvino_precision"] == "fp32 IR, f32 compute"
-    payload = json.loads((tmp_path / "benchmark" / "b" / "results.json").read_text())
+    payload = json.loads((tmp_path / "b" / "results.json").read_text())
     files = {b: m["file"] for b, m in payload["models"][0]["backend_metrics"].items()}
     assert files["torch"] == "PyTorch" and len(set(files.values())) == len(BACKENDS)
     assert "int8" in files["onnx-int8"] and "int8" in files["openvino-int8"]
-    table = (tmp_path / "benchmark" / "b" / "results.md").read_text()
+    table = (tmp_path / "b" / "results.md").read_text()
     assert all(f"{b} AP50-95" in table for b in BACKENDS)
 
 
