@@ -1,4 +1,5 @@
-"""Reading official YOLOv5 (v6.0+) `.pt` files, opened by the safe unpickler.
+"""Reading official YOLOv5 (v6.0+) detection and segmentation `.pt` files, opened by the safe
+unpickler.
 
 The file pickles the whole model; the unpickler turns every module into a Placeholder that keeps
 its `_parameters`, `_buffers` and `_modules`. Walking that tree gives the official state_dict; the
@@ -14,16 +15,14 @@ from typing import Any
 import torch
 
 from ...errors import WeightsError
+from ...registry import build_model
 from ...safe_pickle import Placeholder
 from ...weights import LoadedWeights, float_state_dict, register_checkpoint_reader
-from .model import YOLOv5
-from .variants import SCALES
+from .variants import SCALES, SEG_SCALES
 
 _DETECTION = {"models.yolo.Model", "models.yolo.DetectionModel"}
-_OTHER_TASKS = {
-    "models.yolo.SegmentationModel": "segmentation",
-    "models.yolo.ClassificationModel": "classification",
-}
+_SEGMENTATION = {"models.yolo.SegmentationModel"}
+_OTHER_TASKS = {"models.yolo.ClassificationModel": "classification"}
 
 
 def flatten_placeholder(module: Placeholder, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -46,14 +45,16 @@ def flatten_placeholder(module: Placeholder, prefix: str = "") -> dict[str, torc
 @lru_cache(maxsize=64)
 def _shapes(variant: str, num_classes: int) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
-        model = YOLOv5(SCALES[variant], num_classes=num_classes)
+        model = build_model(variant, num_classes=num_classes)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def match_variant(sd: dict[str, torch.Tensor], num_classes: int) -> str | None:
-    """The registered variant whose keys and shapes equal sd's, if any."""
+def match_variant(
+    sd: dict[str, torch.Tensor], num_classes: int, segment: bool = False
+) -> str | None:
+    """The registered variant (a -seg one when segment) whose keys and shapes equal sd's."""
     shapes = {k: tuple(v.shape) for k, v in sd.items()}
-    for variant in SCALES:
+    for variant in SEG_SCALES if segment else SCALES:
         if _shapes(variant, num_classes) == shapes:
             return variant
     return None
@@ -65,7 +66,9 @@ def _head_classes(sd: dict[str, torch.Tensor]) -> int:
         raise WeightsError("no Detect anchors in the checkpoint")
     head = anchor_keys[0].rsplit(".", 1)[0]
     na = sd[anchor_keys[0]].shape[1]
-    return sd[f"{head}.m.0.weight"].shape[0] // na - 5
+    proto = sd.get(f"{head}.proto.cv3.conv.weight")
+    num_masks = 0 if proto is None else proto.shape[0]  # Segment: coefficients follow classes
+    return sd[f"{head}.m.0.weight"].shape[0] // na - 5 - num_masks
 
 
 def read_official(obj: Any, path: Path) -> LoadedWeights | None:
@@ -77,9 +80,12 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
         return None
     if model.class_path in _OTHER_TASKS:
         task = _OTHER_TASKS[model.class_path]
-        raise WeightsError(f"'{path}' is a YOLOv5 {task} checkpoint; only detection is supported")
-    if model.class_path not in _DETECTION:
+        raise WeightsError(
+            f"'{path}' is a YOLOv5 {task} checkpoint; only detection and segmentation are supported"
+        )
+    if model.class_path not in _DETECTION | _SEGMENTATION:
         raise WeightsError(f"'{path}' holds '{model.class_path}', not a YOLOv5 detection model")
+    segment = model.class_path in _SEGMENTATION
     sd = float_state_dict(flatten_placeholder(model))
     if "model.0.conv.conv.weight" in sd:
         raise WeightsError(
@@ -87,7 +93,7 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
             "(v6.x, v7.0) are supported"
         )
     nc = _head_classes(sd)
-    variant = match_variant(sd, nc)
+    variant = match_variant(sd, nc, segment)
     if variant is None:
         yaml = model.__dict__.get("yaml") or {}
         raise WeightsError(
