@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .config import load_config, parse_overrides
 from .errors import YoloArenaError, unknown
@@ -34,6 +34,7 @@ modes:
             yoloarena convert data=coco128.yaml to=coco out=coco128_json
   data synth  write a deterministic synthetic dataset (shapes on clutter, YOLO layout)
             yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4
+            (task=segment: polygon labels, YOLO-seg)
   info      the model zoo: measured params and GFLOPs next to the published figures
             yoloarena info [models=yolov5n,yolov5s] [imgsz=640]
   version   print the version
@@ -77,9 +78,10 @@ def _data(args: dict[str, str], cfg_file: str | None) -> None:
         imgsz: int = 320
         classes: int = 4
         seed: int = 0
+        task: Literal["detect", "segment"] = "detect"  # segment: polygon labels
 
     cfg = load_config(SynthConfig, args, cfg_file)
-    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed)
+    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed, task=cfg.task)
     print(f"synthetic dataset written: {make_synthetic(cfg.out, spec)}")
 
 
