@@ -7,7 +7,6 @@ from it (shared/reference/coco128-seg-labels, data/PROVENANCE.md).
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from pathlib import Path
@@ -46,7 +45,6 @@ def compare_label_folders(got: Path, expected: Path, stems: list[str]) -> float:
     return worst
 
 
-@functools.cache
 def _coco128_seg_converted(out: str) -> Path:
     json_file = shared_path(
         "data", "coco128", "annotations", "instances_train2017_coco_original.json"
@@ -227,3 +225,14 @@ def test_clip_polygon_to_the_image() -> None:
 
 def test_print_figures() -> None:
     print({k: f"{v:.3g}" for k, v in FIGURES.items()})
+
+
+def test_subset_keeps_each_box_with_its_polygon(tmp_path) -> None:
+    ds = load_dataset(_bad_seg_dataset(tmp_path / "bad"), "train")
+    order = [1, 0] if Path(ds.files[0]).stem == "a" else [0, 1]  # b first, then a
+    sub = ds.subset(order)
+    assert [Path(f).stem for f in sub.files] == ["b", "a"]
+    for i, src in enumerate(order):
+        a, b = sub.targets(i), ds.targets(src)
+        assert np.array_equal(a.boxes, b.boxes) and np.array_equal(a.labels, b.labels)
+        assert all(np.array_equal(x, y) for x, y in zip(a.segments, b.segments, strict=True))

@@ -6,6 +6,7 @@ in RAM and are shared copy-free by forked loader workers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,27 @@ class DetectionDataset:
         a, b = self.offsets[i], self.offsets[i + 1]
         segments = [self.segment(j) for j in range(a, b)] if self.has_segments else None
         return Targets(self.boxes[a:b], self.labels[a:b], self.crowd[a:b], segments)
+
+    def subset(self, images: Sequence[int]) -> DetectionDataset:
+        """The dataset restricted to these image indices (in this order), polygons included."""
+        keep = np.asarray(images, np.int64)
+        rows = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in keep.tolist()]
+        rows_idx = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+        counts = np.diff(self.offsets)[keep]
+        out = dataclasses.replace(
+            self, files=[self.files[i] for i in keep.tolist()], shapes=self.shapes[keep],
+            boxes=self.boxes[rows_idx], labels=self.labels[rows_idx], crowd=self.crowd[rows_idx],
+            areas=self.areas[rows_idx], image_ids=self.image_ids[keep],
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )  # fmt: skip
+        if self.has_segments:
+            polygons = [self.segment(j) for j in rows_idx.tolist()]
+            sizes = [len(poly) for poly in polygons]
+            out.seg_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            out.seg_points = (np.concatenate(polygons) if polygons else np.zeros((0, 2))).astype(
+                np.float32
+            )
+        return out
 
     def load_image(self, i: int) -> np.ndarray:
         """BGR uint8 pixels of image i (EXIF applied; gray, RGBA and 16-bit converted)."""
