@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from .polygons import mask_to_polygon, merge_segments, polygon_area, rectangle
+from .polygons import mask_to_polygon, merge_segments, rectangle
 from .report import Problem
-from .yolo_txt import CLIP_TOLERANCE, FLOAT_NOISE
+from .yolo_txt import CLIP_TOLERANCE, FLOAT_NOISE, polygon_problem
 
 
 def has_segmentation(annotations: list[dict]) -> bool:
@@ -67,11 +67,8 @@ def _check_part(part, w: int, h: int, where: str, file: str, problems: list[Prob
     if out > FLOAT_NOISE:
         problems.append(Problem(file, "label.clipped", f"{where}: by {out:.4f}"))
         xy = xy.clip(0, [w, h])
-    if len(np.unique(xy, axis=0)) < 3:
-        return fail("seg.too_few_points", f"{len(np.unique(xy, axis=0))} distinct points")
-    if polygon_area(xy) <= 0:
-        return fail("seg.zero_area")
-    return xy
+    bad = polygon_problem(xy, zero_area=0.0)
+    return xy if bad is None else fail(*bad)
 
 
 def _rle_polygon(seg: dict, w: int, h: int, where: str, file: str, problems: list[Problem]):

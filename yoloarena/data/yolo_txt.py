@@ -125,14 +125,23 @@ def _parse_row(fields: list[str], num_classes: int, file: str, line: int):
     clipped = [min(max(v, 0.0), 1.0) for v in box]
     if polygon is not None:
         polygon = polygon.clip(0.0, 1.0)
-        if len(np.unique(polygon, axis=0)) < 3:
-            return fail("seg.too_few_points", f"{len(np.unique(polygon, axis=0))} distinct points")
-        if polygon_area(polygon) <= ZERO_AREA:
-            return fail("seg.zero_area", f"{len(polygon)} points")
+        bad = polygon_problem(polygon)
+        if bad is not None:
+            return fail(*bad)
     if clipped[2] <= clipped[0] or clipped[3] <= clipped[1]:
         return fail("label.zero_size", "nothing left after clipping")
     problem = Problem(file, "label.clipped", f"by {out:.4f}", line) if out > FLOAT_NOISE else None
     return (cls, *clipped), polygon, problem
+
+
+def polygon_problem(polygon: np.ndarray, zero_area: float = ZERO_AREA) -> tuple | None:
+    """(kind, detail) when a polygon cannot be a mask: < 3 distinct points or no area."""
+    distinct = len(np.unique(polygon, axis=0))
+    if distinct < 3:
+        return "seg.too_few_points", f"{distinct} distinct points"
+    if polygon_area(polygon) <= zero_area:
+        return "seg.zero_area", f"{len(polygon)} points"
+    return None
 
 
 def format_polygons(
