@@ -79,7 +79,8 @@ MODES: dict[str, Mode] = {
     "data": Mode(
         "`data synth`: write a deterministic synthetic dataset (shapes on clutter, YOLO layout)",
         "engine.data_jobs:SynthConfig", "engine.data_jobs:run_synth",
-        ("yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4",),
+        ("yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4",
+         "yoloarena data synth task=segment out=datasets/shapes-seg   (polygon labels, YOLO-seg)"),
     ),
     "search": Mode(
         "MAE-NAS: a DAMO-YOLO backbone for a budget measured on this machine "

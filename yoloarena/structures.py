@@ -21,11 +21,16 @@ __all__ = ["BatchTargets", "LetterboxInfo", "Results", "Targets"]
 
 @dataclass
 class Targets:
-    """Ground truth of one image: xyxy pixel boxes, class labels, and crowd (ignore) flags."""
+    """Ground truth of one image: xyxy pixel boxes, class labels, and crowd (ignore) flags.
+
+    segments (segmentation datasets): one polygon per box, [K_i, 2] float32 pixel xy; a crowd
+    box has an empty [0, 2] polygon.
+    """
 
     boxes: np.ndarray  # [N, 4] float32, xyxy pixels
     labels: np.ndarray  # [N] int64
     crowd: np.ndarray | None = None  # [N] bool: COCO iscrowd, ignored by the evaluator
+    segments: list[np.ndarray] | None = None  # [N] polygons [K_i, 2] float32 pixel xy
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -37,19 +42,30 @@ class Targets:
 
 @dataclass
 class BatchTargets:
-    """Ground truth of a training batch: one row per box, boxes xyxy in input-tensor pixels."""
+    """Ground truth of a training batch: one row per box, boxes xyxy in input-tensor pixels.
+
+    Segmentation batches also carry masks at the mask resolution (input size / mask ratio):
+    overlap=True (the official default): [B, h, w], one map per image whose pixel value k > 0
+    means the image's k-th row (rows of an image are ordered largest mask first, so a smaller
+    mask wins where masks overlap); overlap=False: [M, h, w] 0/1, one mask per row.
+    """
 
     batch_index: torch.Tensor  # [M] int64: which image of the batch
     labels: torch.Tensor  # [M] int64
     boxes: torch.Tensor  # [M, 4] float32 xyxy pixels of the network input
     image_size: tuple[int, int]  # (h, w) of the input tensor
+    masks: torch.Tensor | None = None  # [B, h, w] (overlap) or [M, h, w]
+    overlap: bool = True
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def to(self, device: torch.device | str) -> BatchTargets:
-        return BatchTargets(self.batch_index.to(device), self.labels.to(device),
-                            self.boxes.to(device), self.image_size)  # fmt: skip
+        masks = None if self.masks is None else self.masks.to(device)
+        return BatchTargets(
+            self.batch_index.to(device), self.labels.to(device), self.boxes.to(device),
+            self.image_size, masks, self.overlap,
+        )  # fmt: skip
 
     def normalized_rows(self) -> torch.Tensor:
         """[M, 6] rows (image, class, cx, cy, w, h), coordinates divided by the input size."""

@@ -220,3 +220,45 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
             raise write_failed(path, e) from None
         raise
     return path
+
+
+@dataclass
+class TransferReport:
+    """What init_from_state_dict took from a state_dict of another model."""
+
+    loaded: list[str]  # keys copied (same name and shape)
+    skipped: list[str]  # same name, different shape (e.g. a head with other outputs)
+    unexpected: list[str]  # in the file, not in the model
+    missing: list[str]  # in the model, not in the file (they keep their initialisation)
+
+    def summary(self) -> str:
+        lines = [
+            f"{len(self.loaded)} tensors loaded, {len(self.skipped)} skipped (shape differs), "
+            f"{len(self.missing)} not in the weights (kept as initialised), "
+            f"{len(self.unexpected)} not used"
+        ]
+        for title, keys in (("skipped", self.skipped), ("not in the weights", self.missing),
+                            ("not used", self.unexpected)):  # fmt: skip
+            if keys:
+                lines.append(f"  {title}: {', '.join(keys)}")
+        return "\n".join(lines)
+
+
+@torch.no_grad()
+def init_from_state_dict(model: nn.Module, sd: dict[str, torch.Tensor]) -> TransferReport:
+    """Copy the tensors of sd whose name and shape fit model (fine-tuning from another model,
+    e.g. a segmentation model from detection weights); returns what was taken and what not."""
+    own = model.state_dict()
+    fits = {k: v for k, v in sd.items() if k in own and tuple(own[k].shape) == tuple(v.shape)}
+    model.load_state_dict(fits, strict=False)
+    return TransferReport(
+        loaded=[k for k in own if k in fits],
+        skipped=[k for k in sd if k in own and k not in fits],
+        unexpected=[k for k in sd if k not in own],
+        missing=[k for k in own if k not in sd],
+    )
+
+
+def init_from(model: nn.Module, path: str | Path) -> TransferReport:
+    """init_from_state_dict with the weights of any supported checkpoint file."""
+    return init_from_state_dict(model, read_weights(path).state_dict)

@@ -2,6 +2,7 @@
 
 Category ids map to contiguous class indices in id order (names kept); `iscrowd` boxes are kept
 as crowd (ignored by the evaluator, never trained on); `area` is kept for the COCO area ranges.
+When annotations carry `segmentation`, each instance also gets one polygon (coco_segments.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from ..writes import write_json
 from .coco_schema import annotation_problem, check_structure
+from .coco_segments import coco_polygon, has_segmentation
 from .dataset import DatasetError, DetectionDataset
 from .report import Problem
 from .scan import ImageRecord, image_shape, parallel_map
@@ -83,8 +85,10 @@ def read_coco(
         else:
             anns[ann["image_id"]].append(ann)
 
+    segmented = has_segmentation(data["annotations"])
+
     def scan(im: dict) -> ImageRecord:
-        return _scan_entry(im, anns[im["id"]], folder, label_of)
+        return _scan_entry(im, anns[im["id"]], folder, label_of, segmented)
 
     return parallel_map(scan, entries, workers), names, cat_ids, problems
 
@@ -112,7 +116,9 @@ def _unique_images(images: list[dict], json_path: Path):
     return entries, first, problems
 
 
-def _scan_entry(im: dict, anns: list[dict], folder: Path, label_of: dict[int, int]) -> ImageRecord:
+def _scan_entry(
+    im: dict, anns: list[dict], folder: Path, label_of: dict[int, int], segmented: bool = False
+) -> ImageRecord:
     file = str(folder / im["file_name"])
     shape, problems = image_shape(file)
     record = ImageRecord(file, shape, image_id=int(im["id"]), problems=problems)
@@ -122,11 +128,15 @@ def _scan_entry(im: dict, anns: list[dict], folder: Path, label_of: dict[int, in
     if (im.get("height"), im.get("width")) != (h, w):
         detail = f"json {im.get('width')}x{im.get('height')}, file {w}x{h}"
         record.problems.append(Problem(file, "coco.size_mismatch", detail))
-    rows = []
+    rows, segments = [], []
     for ann in anns:
         row = _coco_box(ann, w, h, file, record.problems)
         if row is not None:
             rows.append((*row, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0))))
+            if segmented:
+                box = np.array(row[:4], np.float32)
+                segments.append(coco_polygon(ann, w, h, file, record.problems, box))
+    record.segments = segments if segmented else None
     if not anns:
         record.problems.append(Problem(file, "image.no_label", "no annotations"))
     arr = np.array([r[:5] for r in rows], np.float64).reshape(-1, 5)

@@ -12,8 +12,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .images import IMAGE_SUFFIXES, ImageReadError, header_size, max_image_pixels
+from .polygons import polygon_area
 from .report import Problem
-from .yolo_txt import label_path_for, parse_labels
+from .yolo_txt import label_path_for, parse_label_rows
 
 MIN_IMAGE_SIZE = 10
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
@@ -31,6 +32,9 @@ class ImageRecord:
     areas: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     image_id: int | None = None
     problems: list[Problem] = field(default_factory=list)
+    # per row: its polygon [P, 2] float32 pixels, or None for a box row (None: no row has one)
+    segments: list[np.ndarray | None] | None = None
+    lines: list[int] | None = None  # per row: its line in the label file (YOLO labels)
 
     @property
     def kept(self) -> bool:
@@ -98,13 +102,22 @@ def scan_yolo_image(image: str, num_classes: int) -> ImageRecord:
         record.problems.append(Problem(str(label), "label.unreadable", str(e)[:80]))
         record.shape = None
         return record
-    rows, label_problems = parse_labels(text, num_classes, str(label))
-    record.problems += label_problems
+    parsed = parse_label_rows(text, num_classes, str(label))
+    rows = parsed.rows
+    record.problems += parsed.problems
     h, w = shape
     boxes = (rows[:, 1:] * np.array([w, h, w, h])).astype(np.float32)
     record.boxes, record.labels = boxes, rows[:, 0].astype(np.int64)
     record.crowd = np.zeros(len(rows), bool)
-    record.areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).astype(np.float32)
+    areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).astype(np.float32)
+    if any(p is not None for p in parsed.polygons):
+        record.segments = [None if p is None else (p * [w, h]).astype(np.float32)
+                           for p in parsed.polygons]  # fmt: skip
+        for j, poly in enumerate(record.segments):
+            if poly is not None:  # COCO convention: the area of a segmented object is its mask's
+                areas[j] = polygon_area(poly)
+    record.lines = parsed.lines
+    record.areas = areas
     return record
 
 

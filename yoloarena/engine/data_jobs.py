@@ -82,12 +82,15 @@ class SynthConfig:
     imgsz: int = param(320, "image size (square)", ge=32)
     classes: int = param(4, "shape classes (circle, square, triangle, ...)", ge=1, le=8)
     seed: int = param(0, "random seed (the same seed writes the same files)")
+    task: Literal["detect", "segment"] = param(
+        "detect", "detect: box labels; segment: the shapes' exact polygons (YOLO-seg rows)"
+    )
 
 
 def run_synth(cfg: SynthConfig) -> Path:
     from ..data.synthetic import SynthSpec, make_synthetic
 
-    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed)
+    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed, task=cfg.task)
     path = make_synthetic(cfg.out, spec)
     print(f"synthetic dataset written: {path}")
     return path

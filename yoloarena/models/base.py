@@ -44,12 +44,17 @@ class HeadOutput:
     boxes: [B, N, 4] xyxy in input pixels; scores: [B, N, C] class probabilities;
     objectness: [B, N] or None for families without an objectness branch. Decoded fields are
     None in training mode.
+    Segmentation models add mask_coefficients [B, N, M] (raw, one row per decoded box; decoded
+    fields) and prototypes [B, M, H/4, W/4] (train and eval): a box's mask is
+    sigmoid(coefficients @ prototypes), cropped to the box (see ops.masks).
     """
 
     levels: list[torch.Tensor]
     boxes: torch.Tensor | None = None
     scores: torch.Tensor | None = None
     objectness: torch.Tensor | None = None
+    mask_coefficients: torch.Tensor | None = None
+    prototypes: torch.Tensor | None = None
 
     def confidences(self) -> torch.Tensor:
         """[B, N, C] final class confidences (scores times objectness when there is one)."""

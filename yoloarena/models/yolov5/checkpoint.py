@@ -1,4 +1,5 @@
-"""Reading official YOLOv5 (v6.0+) `.pt` files, opened by the safe unpickler.
+"""Reading official YOLOv5 (v6.0+) detection and segmentation `.pt` files, opened by the safe
+unpickler.
 
 The file pickles the whole model; the unpickler turns every module into a Placeholder that keeps
 its `_parameters`, `_buffers` and `_modules`. Walking that tree gives the official state_dict; the
@@ -14,6 +15,7 @@ from typing import Any
 import torch
 
 from ...errors import WeightsError
+from ...registry import build_model
 from ...safe_pickle import Placeholder
 from ...weights import (
     LoadedWeights,
@@ -21,14 +23,11 @@ from ...weights import (
     float_state_dict,
     register_checkpoint_reader,
 )
-from .model import YOLOv5
-from .variants import SCALES
+from .variants import SCALES, SEG_SCALES
 
 _DETECTION = {"models.yolo.Model", "models.yolo.DetectionModel"}
-_OTHER_TASKS = {
-    "models.yolo.SegmentationModel": "segmentation",
-    "models.yolo.ClassificationModel": "classification",
-}
+_SEGMENTATION = {"models.yolo.SegmentationModel"}
+_OTHER_TASKS = {"models.yolo.ClassificationModel": "classification"}
 
 
 MAX_MODULES = 100_000  # official models have a few hundred
@@ -82,14 +81,16 @@ def _tensor(value, key: str) -> torch.Tensor:
 @lru_cache(maxsize=64)
 def _shapes(variant: str, num_classes: int) -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):
-        model = YOLOv5(SCALES[variant], num_classes=num_classes)
+        model = build_model(variant, num_classes=num_classes)
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def match_variant(sd: dict[str, torch.Tensor], num_classes: int) -> str | None:
-    """The registered variant whose keys and shapes equal sd's, if any."""
+def match_variant(
+    sd: dict[str, torch.Tensor], num_classes: int, segment: bool = False
+) -> str | None:
+    """The registered variant (a -seg one when segment) whose keys and shapes equal sd's."""
     shapes = {k: tuple(v.shape) for k, v in sd.items()}
-    for variant in SCALES:
+    for variant in SEG_SCALES if segment else SCALES:
         if _shapes(variant, num_classes) == shapes:
             return variant
     return None
@@ -103,7 +104,9 @@ def _head_classes(sd: dict[str, torch.Tensor]) -> int:
     anchors, conv = sd[anchor_keys[0]], sd.get(f"{head}.m.0.weight")
     if anchors.ndim != 3 or conv is None or conv.ndim != 4 or anchors.shape[1] < 1:
         raise WeightsError("its Detect head has no usable anchors and output convolution")
-    return conv.shape[0] // anchors.shape[1] - 5
+    proto = sd.get(f"{head}.proto.cv3.conv.weight")
+    num_masks = 0 if proto is None else proto.shape[0]  # Segment: coefficients follow classes
+    return conv.shape[0] // anchors.shape[1] - 5 - num_masks
 
 
 def read_official(obj: Any, path: Path) -> LoadedWeights | None:
@@ -115,9 +118,12 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
         return None
     if model.class_path in _OTHER_TASKS:
         task = _OTHER_TASKS[model.class_path]
-        raise WeightsError(f"'{path}' is a YOLOv5 {task} checkpoint; only detection is supported")
-    if model.class_path not in _DETECTION:
+        raise WeightsError(
+            f"'{path}' is a YOLOv5 {task} checkpoint; only detection and segmentation are supported"
+        )
+    if model.class_path not in _DETECTION | _SEGMENTATION:
         raise WeightsError(f"'{path}' holds '{model.class_path}', not a YOLOv5 detection model")
+    segment = model.class_path in _SEGMENTATION
     try:
         sd = float_state_dict(flatten_placeholder(model))
     except WeightsError as e:
@@ -131,7 +137,7 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
         nc = check_num_classes(_head_classes(sd), path)
     except WeightsError as e:
         raise WeightsError(f"'{path}' is not a usable YOLOv5 checkpoint: {e}") from None
-    variant = match_variant(sd, nc)
+    variant = match_variant(sd, nc, segment)
     if variant is None:
         yaml = model.__dict__.get("yaml") or {}
         raise WeightsError(

@@ -149,8 +149,12 @@ class YOLOv5(Detector):
         layers = (_p6_layers if scale.p6 else _p5_layers)(width, depth)
         head_ch = [width(c) for c in ((256, 512, 768, 1024) if scale.p6 else (256, 512, 1024))]
         anchors = anchors or (ANCHORS_P6 if scale.p6 else ANCHORS_P5)
-        self.model = nn.ModuleList([*layers, Detect(num_classes, anchors, head_ch, strides)])
+        self.model = nn.ModuleList([*layers, self._make_head(anchors, head_ch, strides)])
         self.detect.initialize_biases()
+
+    def _make_head(self, anchors, channels: list[int], strides: tuple[int, ...]) -> Detect:
+        """The last layer (index 24, or 33 for P6): Detect here, Segment in the seg models."""
+        return Detect(self.num_classes, anchors, channels, strides)
 
     @property
     def detect(self) -> Detect:
