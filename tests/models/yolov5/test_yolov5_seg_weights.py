@@ -54,7 +54,7 @@ def write_official_like(model: nn.Module, path, nc: int) -> None:
             m.__class__ = _fake_class(OFFICIAL[type(m)], type(m), fakes)
     model.__class__ = _fake_class("models.yolo.SegmentationModel", type(model), fakes)
     model.model[-1].detect = detect.forward  # as Segment does: self.detect = Detect.forward
-    for ours in ("preprocess", "scale"):  # our own dataclasses, not in official files
+    for ours in ("transform", "scale"):  # our own dataclasses, not in official files
         del model.__dict__[ours]
     model.yaml = {"nc": nc, "depth_multiple": 0.33, "width_multiple": 0.25}
     model.names = {i: f"c{i}" for i in range(nc)}
