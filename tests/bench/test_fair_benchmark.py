@@ -2,12 +2,13 @@
 within 1.3x of model only + pre + post for the exported backends, each timed in its own worker
 process) and every row states its input policy; rows measured beside a background load started
 here are marked as taken under contention, rows measured with the sampler reading a quiet
-machine are not. Tiny settings (yolov5n at 64 px); no timed thresholds."""
+machine are not. Small settings (yolov5n at 64-160 px, a few runs); no wall-clock thresholds."""
 
 from __future__ import annotations
 
 import csv
 import json
+import statistics
 import subprocess
 import sys
 
@@ -33,25 +34,40 @@ def _results(out) -> tuple[dict, list[dict], str]:
 def test_breakdown_is_consistent_and_states_the_input_policy(tmp_path, monkeypatch) -> None:
     """One thread per runtime: on a machine that other jobs keep busy (CI, the shared dev box)
     multi-threaded pools stall each other and the check below would test the machine, not the
-    benchmark. The check: the network ran inside `predict` as fast as alone (post-processing
-    is the rest of each end-to-end call after the network, pre-processing predict's own)."""
+    benchmark. 160 px: at 64 px the network takes 0.4 ms and predict's fixed Python cost
+    around it (0.1-0.2 ms) alone would be 1.3x. The check: the network ran inside `predict` as
+    fast as alone (post-processing is the rest of each end-to-end call after the network,
+    pre-processing predict's own)."""
     require("openvino", "the [export] extra is not installed")
     monkeypatch.setattr(load, "machine_busy_ticks", lambda: 0)  # the sampler reads quiet
-    cfg = BenchmarkConfig(models=["yolov5n"], imgsz=64, backends="torch,onnx,openvino", runs=15,
+    cfg = BenchmarkConfig(models=["yolov5n"], imgsz=160, backends="torch,onnx,openvino", runs=15,
                           warmup=2, threads=1, project=str(tmp_path), name="fair")  # fmt: skip
     out, _ = run_benchmark(cfg)
     payload, flat, md = _results(out)
     lat = payload["models"][0]["latency"]
     assert set(lat) == {"torch", "onnx", "openvino"}
     for b, t in lat.items():
-        assert t["input"] == "square 64x64" and t["input_shapes"] == [[64, 64]], b
+        assert t["input"] == "square 160x160" and t["input_shapes"] == [[160, 160]], b
         assert t["threads"] == 1 and t["runs"] == 15
-        parts = t["median_ms"] + t["preprocess_ms"] + t["postprocess_ms"]
         assert 0 < t["preprocess_ms"] < t["e2e_median_ms"], (b, t)
         assert 0 < t["nms_ms"] <= t["postprocess_ms"] < t["e2e_median_ms"], (b, t)
-        assert t["e2e_ratio"] == pytest.approx(t["e2e_median_ms"] / parts)
-        if b != "torch":  # the stored figures: end to end within 1.3x of model + pre + post
-            assert t["e2e_median_ms"] <= 1.3 * parts, (b, t)
+        # from the stored calls: each end-to-end call against the model-only time plus that
+        # call's own pre- and post-processing (medians: the reported ratio; best calls: the
+        # checked one, which the CI's other jobs preempting a call cannot raise, while a network
+        # slowed inside predict, in every call, raises it)
+        calls = t["samples"]
+        assert len(calls["e2e"]) == len(calls["model"]) == 15
+        for e, p, i, q in zip(calls["e2e"], calls["pre"], calls["inference"], calls["post"],
+                              strict=True):  # fmt: skip
+            assert e == pytest.approx(p + i + q, abs=1e-3)  # post: the rest of the call
+        ratios = {k: [e / (f(calls["model"]) + p + q) for e, p, q in
+                      zip(calls["e2e"], calls["pre"], calls["post"], strict=True)]
+                  for k, f in (("median", statistics.median), ("best", min))}  # fmt: skip
+        assert t["median_ms"] == pytest.approx(statistics.median(calls["model"]), abs=1e-3)
+        assert t["e2e_ratio"] == pytest.approx(statistics.median(ratios["median"]), rel=1e-3)
+        assert t["e2e_ratio_best"] == pytest.approx(min(ratios["best"]), rel=1e-3)
+        if b != "torch":  # an exported backend: end to end within 1.3x of model + pre + post
+            assert min(ratios["best"]) <= 1.3, (b, t)
         assert t["contention"] is False and t["contention_text"].startswith("no (other load 0.00")
         # % of peak: of the measured conv peak, with the matmul's beside it
         assert t["pct_conv_peak"] == pytest.approx(
@@ -61,10 +77,10 @@ def test_breakdown_is_consistent_and_states_the_input_policy(tmp_path, monkeypat
             100 * t["gflops_s"] / payload["peak"]["matmul"]["gflops_s"])  # fmt: skip
     assert payload["peak"]["conv"]["gflops_s"] > 0 and payload["peak"]["matmul"]["gflops_s"] > 0
     assert payload["load"]["startup_other_cores"] == 0.0
-    assert flat[0]["onnx_input"] == flat[0]["openvino_input"] == "square 64x64"
+    assert flat[0]["onnx_input"] == flat[0]["openvino_input"] == "square 160x160"
     assert flat[0]["onnx_contention"].startswith("no") and float(flat[0]["onnx_e2e_ratio"]) > 0
     breakdown = md.split("## Timing breakdown per backend")[1]
-    assert breakdown.count("| square 64x64 |") == 3 and "3x3 conv 128->128" in md
+    assert breakdown.count("| square 160x160 |") == 3 and "3x3 conv 128->128" in md
 
 
 @pytest.mark.slow

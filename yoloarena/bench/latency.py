@@ -63,18 +63,19 @@ class Latency:
     inference_e2e_ms: float = math.nan
     postprocess_ms: float = math.nan
     nms_ms: float = math.nan  # NMS alone, part of post-processing
+    # median over the end-to-end calls of: the call / (model-only median + its pre + its post);
+    # near 1 when the network runs inside predict as fast as alone
+    e2e_ratio: float = math.nan
+    # the same for the best calls: min over calls of call / (model-only min + its pre + post);
+    # random preemption by other processes cannot raise it, a network slowed inside predict can
+    e2e_ratio_best: float = math.nan
     threads: int = 0
     other_cores: float | None = None  # cores other processes used while this backend was timed
     contention: bool = False
-
-    @property
-    def e2e_ratio(self) -> float:
-        """End to end over model only + pre-processing + post-processing (1: nothing lost)."""
-        return self.e2e_median_ms / (self.median_ms + self.preprocess_ms + self.postprocess_ms)
+    samples: dict = field(default_factory=dict)  # every timed call (ms), for re-analysis
 
     def to_dict(self) -> dict:
-        return {**vars(self), "e2e_ratio": self.e2e_ratio,
-                "contention_text": contention_text(self.other_cores)}  # fmt: skip
+        return {**vars(self), "contention_text": contention_text(self.other_cores)}
 
 
 def parse_backends(text: str | Sequence[str]) -> list[str]:
@@ -264,17 +265,31 @@ def measure(
     return lats, scores
 
 
+def e2e_ratios(model_ms: float, e2e: Sequence[float], pre: Sequence[float],
+               post: Sequence[float]) -> list[float]:  # fmt: skip
+    """Per end-to-end call: call / (model-only time + the call's own pre- and post-processing),
+    how much slower the network ran inside predict than alone. Per call, so that a call
+    preempted in its pre- or post-processing does not count as a slow network."""
+    return [f / (model_ms + a + b) for f, a, b in zip(e2e, pre, post, strict=True)]
+
+
 def latency_of(backend: str, t: Timings, info: dict, policy_text: str) -> Latency:
-    model, e2e = t.values(backend, "model"), t.values(backend, "e2e")
-    calls = t.samples[backend]["e2e"]
+    model, calls = t.values(backend, "model"), t.samples[backend]["e2e"]
+    e2e = [s["ms"] for s in calls]
+    pre, inference = [s["pre"] for s in calls], [s["inference"] for s in calls]
     post = [s["ms"] - s["pre"] - s["inference"] for s in calls]
+    nms = [s["nms"] for s in calls]
     other = mean_load(t.loads[backend])
+    samples = {"model": model, "e2e": e2e, "pre": pre, "inference": inference, "post": post,
+               "nms": nms}  # fmt: skip
     return Latency(
         backend, _median(model), _percentile(model, 90), _median(e2e), _percentile(e2e, 90),
-        len(model), info["precision"], policy_text, info["input_shapes"],
-        _median([s["pre"] for s in calls]), _median([s["inference"] for s in calls]),
-        _median(post), _median([s["nms"] for s in calls]), info["torch_threads"], other,
-        contended(other),
+        len(model), info["precision"], policy_text, info["input_shapes"], _median(pre),
+        _median(inference), _median(post), _median(nms),
+        _median(e2e_ratios(_median(model), e2e, pre, post)),
+        min(e2e_ratios(min(model), e2e, pre, post), default=math.nan),
+        info["torch_threads"], other, contended(other),
+        {k: [round(v, 4) for v in vals] for k, vals in samples.items()},
     )  # fmt: skip
 
 

@@ -33,6 +33,9 @@ def peak_calls(device: str = "cpu") -> tuple[dict[str, Callable[[], object]], di
     """Worker factory: the two kernels as zero-argument calls, and their FLOPs."""
     import torch
 
+    from ..devices import select_device
+
+    device = select_device(device)
     c = CONV
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(c["batch"], c["cin"], c["size"], c["size"], generator=gen)
