@@ -84,7 +84,7 @@ def test_breakdown_is_consistent_and_states_the_input_policy(tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_rows_under_a_background_load_are_marked(tmp_path) -> None:
+def test_rows_under_a_background_load_are_marked(tmp_path, caplog) -> None:
     busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(2)]
     try:
         cfg = BenchmarkConfig(models=["yolov5n"], imgsz=64, backends="onnx", runs=3, warmup=1,
@@ -100,6 +100,7 @@ def test_rows_under_a_background_load_are_marked(tmp_path) -> None:
     assert t["contention_text"].startswith("yes (other load")
     assert payload["models"][0]["contention"] is True
     assert payload["load"]["startup_other_cores"] >= 0.5 and payload["peak"]["contention"]
+    assert "the machine is busy: other processes use" in caplog.text  # warned at start-up
     assert flat[0]["onnx_contention"].startswith("yes (other load")
     assert "| yes (other load" in md.split("## Timing breakdown per backend")[1]
 

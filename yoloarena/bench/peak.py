@@ -102,7 +102,7 @@ def measure_peak(threads: int, runs: int = 6, warmup: int = 1, device: str = "cp
 def peak_line(peak: dict) -> str:
     """One line for reports."""
     conv, mm = peak["conv"], peak["matmul"]
-    return (f"measured peak ({peak['threads']} threads): {conv['gflops_s']:.1f} GFLOP/s on a "
+    return (f"measured peak (threads: {peak['threads']}): {conv['gflops_s']:.1f} GFLOP/s on a "
             f"{conv['kernel']}; {mm['gflops_s']:.1f} GFLOP/s on a {mm['kernel']}; "
             f"contention: {peak['contention_text']}")  # fmt: skip
 
