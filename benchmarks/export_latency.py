@@ -24,9 +24,9 @@ loaded, THREADS intra-op threads), so no other runtime's thread pool competes wi
 timed. The workers take turns (blocks of 3 calls after one untimed call, the order rotating),
 after a warm-up, so that drift on the noisy machine hits all alike; medians and p90 over --runs.
 The machine's load is sampled around every block: a backend timed while other processes used
-0.2 cores or more is marked (the "other" column gives the cores). Achieved GFLOPS is the model's
-forward FLOPs (2 x MACs, torch.utils.flop_counter on the deployed model) divided by the median
-latency; "% peak" is against the measured fp32 peak of a 3x3 channels-last convolution (128 ->
+0.2 cores or more is marked in its "contention" column, with those cores. Achieved GFLOPS is
+the model's forward FLOPs (2 x MACs, torch.utils.flop_counter on the deployed model) divided by
+the median latency; "% peak" is against the measured fp32 peak of a 3x3 channels-last convolution (128 ->
 128 channels at 80x80, PyTorch/oneDNN, same threads, its own worker), with the share of a
 measured matmul (torch.mm 2048^2) beside it: on AMD CPUs the matmul rate is about half the
 convolution's, so a matmul peak flatters every backend.
