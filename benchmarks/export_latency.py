@@ -26,10 +26,10 @@ after a warm-up, so that drift on the noisy machine hits all alike; medians and 
 The machine's load is sampled around every block: a backend timed while other processes used
 0.2 cores or more is marked in its "contention" column, with those cores. Achieved GFLOPS is
 the model's forward FLOPs (2 x MACs, torch.utils.flop_counter on the deployed model) divided by
-the median latency; "% peak" is against the measured fp32 peak of a 3x3 channels-last convolution (128 ->
-128 channels at 80x80, PyTorch/oneDNN, same threads, its own worker), with the share of a
-measured matmul (torch.mm 2048^2) beside it: on AMD CPUs the matmul rate is about half the
-convolution's, so a matmul peak flatters every backend.
+the median latency; "% peak" is against the measured fp32 peak of a 3x3 channels-last
+convolution (128 -> 128 channels at 80x80, PyTorch/oneDNN, same threads, its own worker), with
+the share of a measured matmul (torch.mm 2048^2) beside it: on AMD CPUs the matmul rate is
+about half the convolution's, so a matmul peak flatters every backend.
 Outputs of every backend are checked against PyTorch (in its worker) before timing.
 
 Usage::
