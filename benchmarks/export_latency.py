@@ -19,12 +19,18 @@ its own file through val at the benchmark size (FP32 ones must match PyTorch; IN
 what they cost); models with random weights get latency only. The summary line gives the best
 backend's speed-up over FP32 ONNX Runtime per model.
 
-Backends are timed in turns (blocks of 3 calls after one untimed call, the order rotating),
+Every backend runs in its own worker process (yoloarena.bench.workers: spawned, one runtime
+loaded, THREADS intra-op threads), so no other runtime's thread pool competes with the one being
+timed. The workers take turns (blocks of 3 calls after one untimed call, the order rotating),
 after a warm-up, so that drift on the noisy machine hits all alike; medians and p90 over --runs.
-Achieved GFLOPS is the model's forward FLOPs (2 x MACs, torch.utils.flop_counter on the
-deployed model) divided by the median latency; the peak is a measured fp32 matmul (torch.mm,
-2048^2, same threads).
-Outputs of every backend are checked against PyTorch before timing.
+The machine's load is sampled around every block: a backend timed while other processes used
+0.2 cores or more is marked in its "contention" column, with those cores. Achieved GFLOPS is
+the model's forward FLOPs (2 x MACs, torch.utils.flop_counter on the deployed model) divided by
+the median latency; "% peak" is against the measured fp32 peak of a 3x3 channels-last
+convolution (128 -> 128 channels at 80x80, PyTorch/oneDNN, same threads, its own worker), with
+the share of a measured matmul (torch.mm 2048^2) beside it: on AMD CPUs the matmul rate is
+about half the convolution's, so a matmul peak flatters every backend.
+Outputs of every backend are checked against PyTorch (in its worker) before timing.
 
 Usage::
 
@@ -45,7 +51,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -57,7 +62,10 @@ import yoloarena
 import yoloarena.export
 from yoloarena import ArenaModel
 from yoloarena.bench.environment import cpu_name, load_note
+from yoloarena.bench.load import background_load, contention_text, mean_load
+from yoloarena.bench.peak import measure_peak, peak_line
 from yoloarena.bench.stats import count_flops
+from yoloarena.bench.workers import WorkerPool, WorkerSpec, run_blocks
 from yoloarena.export.graph import ExportGraph
 from yoloarena.registry import build_model
 
@@ -90,19 +98,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-lowp", action="store_true", help="fp32 backends only (no int8/bf16)")
     p.add_argument("--calib-images", type=int, default=128, help="INT8 calibration images")
     return p.parse_args(argv)
-
-
-def matmul_peak(n: int = 2048, runs: int = 10) -> float:
-    """Measured fp32 GFLOPS of torch.mm (n x n) with the benchmark's thread count."""
-    a, b = torch.rand(n, n), torch.rand(n, n)
-    for _ in range(3):
-        torch.mm(a, b)
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - t0)
-    return 2 * n**3 / statistics.median(times) / 1e9
 
 
 def official_onnx(name: str, weights: Path | None, model, tmp: Path) -> tuple[Path | None, str]:
@@ -144,8 +139,8 @@ def ort_runner(path: Path) -> Callable[[np.ndarray], list]:
 
 
 def tflite_runner(path: Path) -> Callable[[np.ndarray], list]:
-    """LiteRT's interpreter (THREADS threads) through our session, which quantises the input of
-    an int8 file as the file says."""
+    """LiteRT's interpreter (torch's thread count: THREADS in the worker) through our session,
+    which quantises the input of an int8 file as the file says."""
     from yoloarena.export.tflite import TFLiteSession
 
     session = TFLiteSession(path, torch.device("cpu"))
@@ -169,9 +164,34 @@ def ov_runner(folder: Path, precision: str | None) -> Callable[[np.ndarray], lis
     return run
 
 
+def torch_runner(path: Path) -> Callable[[np.ndarray], list]:
+    """The deployed model's export graph (saved with torch.save by the parent)."""
+    graph = torch.load(path, weights_only=False).eval()
+
+    def run(x: np.ndarray):
+        with torch.inference_mode():
+            return graph(torch.from_numpy(x))
+
+    return run
+
+
+def runner_calls(kind: str, path: str, precision: str | None, x: np.ndarray):
+    """Worker factory: one backend's runner on the input x, as "model" (timed) and "boxes"
+    (its first output, for the check against PyTorch)."""
+    if kind == "pytorch":
+        fn = torch_runner(Path(path))
+    elif kind == "ort":
+        fn = ort_runner(Path(path))
+    elif kind == "openvino":
+        fn = ov_runner(Path(path), precision)
+    else:
+        fn = tflite_runner(Path(path))
+    return {"model": lambda: fn(x), "boxes": lambda: np.asarray(fn(x)[0])}, {}
+
+
 def backends(name: str, tmp: Path, args) -> tuple[dict, dict, object, dict]:
-    """Runners per backend (each takes an NCHW float array), notes, the model, and the file of
-    each backend that has one (for its AP)."""
+    """Runner descriptions per backend, (kind, path, precision) for runner_calls, notes, the
+    model, and the file of each backend that has one (for its AP)."""
     weights = shared_dir() / "data" / "weights" / "yolov5n.pt" if name == "yolov5n" else None
     model = yoloarena.load(weights) if weights else ArenaModel(build_model(name).eval())
     size = args.imgsz
@@ -186,30 +206,27 @@ def backends(name: str, tmp: Path, args) -> tuple[dict, dict, object, dict]:
         files["tflite"] = model.export("tflite", imgsz=size, file=tmp / f"{name}.tflite")
         files["tflite-int8"] = model.export("tflite", file=tmp / f"{name}_int8.tflite", **q)
     official, why = official_onnx(name, weights, model, tmp)  # before deploy(): unfused keys
-    deployed = ExportGraph(model.deploy().model).eval()
-    runs: dict[str, Callable] = {}
-
-    def torch_run(x: np.ndarray):
-        with torch.inference_mode():
-            return deployed(torch.from_numpy(x))
-
-    runs["pytorch"] = torch_run
-    runs["onnxruntime"] = ort_runner(onnx_path)
-    runs["openvino"] = ov_runner(ov_path, "f32")
-    runs["openvino-auto"] = ov_runner(ov_path, None)
+    graph_file = tmp / f"{name}_graph.pt"
+    torch.save(ExportGraph(model.deploy().model).eval(), graph_file)
+    runs: dict[str, tuple] = {
+        "pytorch": ("pytorch", graph_file, None),
+        "onnxruntime": ("ort", onnx_path, None),
+        "openvino": ("openvino", ov_path, "f32"),
+        "openvino-auto": ("openvino", ov_path, None),
+    }
     if not args.no_lowp:
         import openvino as ov
 
         if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            runs["openvino-bf16"] = ov_runner(ov_path, "bf16")
+            runs["openvino-bf16"] = ("openvino", ov_path, "bf16")
             files["openvino-bf16"] = ov_path
-        runs["onnx-int8"] = ort_runner(files["onnx-int8"])
-        runs["openvino-int8"] = ov_runner(files["openvino-int8"], "f32")
-        runs["tflite"] = tflite_runner(files["tflite"])
-        runs["tflite-int8"] = tflite_runner(files["tflite-int8"])
+        runs["onnx-int8"] = ("ort", files["onnx-int8"], None)
+        runs["openvino-int8"] = ("openvino", files["openvino-int8"], "f32")
+        runs["tflite"] = ("tflite", files["tflite"], None)
+        runs["tflite-int8"] = ("tflite", files["tflite-int8"], None)
     notes = {}
     if official is not None:
-        runs["official onnx"] = ort_runner(official)
+        runs["official onnx"] = ("ort", official, None)
     notes["official"] = why
     return runs, notes, model, files if weights else {}
 
@@ -228,14 +245,14 @@ def measure_ap(model, files: dict, data: str, imgsz: int) -> dict[str, float]:
     return out
 
 
-def check_outputs(runs: dict[str, Callable], x: np.ndarray) -> dict[str, float]:
+def check_outputs(pool: WorkerPool) -> dict[str, float]:
     """Max |diff| of each backend's first output (boxes, or the official's packed output's
     first 4 columns as xyxy) against PyTorch's boxes (INT8 and bf16 differ by design: their
     check is the AP)."""
-    ref = runs["pytorch"](x)[0].numpy()
+    ref = pool["pytorch"].request("call", "boxes", what="checking its output")
     diffs = {}
-    for key, fn in runs.items():
-        out = np.asarray(fn(x)[0])
+    for key in pool.workers:
+        out = pool[key].request("call", "boxes", what="checking its output")
         if key == "official onnx":  # [1, N, 85]: cx, cy, w, h, ...
             c, wh = out[..., :2], out[..., 2:4]
             out = np.concatenate((c - wh / 2, c + wh / 2), -1)
@@ -243,43 +260,35 @@ def check_outputs(runs: dict[str, Callable], x: np.ndarray) -> dict[str, float]:
     return diffs
 
 
-def time_round_robin(runs: dict[str, Callable], x: np.ndarray, n: int, warmup: int) -> dict:
-    """n timed calls per backend in blocks of 3, the backends taking turns (rotating order);
-    each block starts with an untimed call, so that threads of the previous runtime still
-    spinning after its block (ONNX Runtime's, OpenMP's) do not count against this one."""
-    keys = list(runs)
-    times: dict[str, list[float]] = {k: [] for k in keys}
-    for key in keys:
-        for _ in range(warmup):
-            runs[key](x)
-    turn = 0
-    while any(len(times[k]) < n for k in keys):
-        shift = turn % len(keys)
-        for key in keys[shift:] + keys[:shift]:
-            runs[key](x)
-            for _ in range(min(3, n - len(times[key]))):
-                t0 = time.perf_counter()
-                runs[key](x)
-                times[key].append((time.perf_counter() - t0) * 1e3)
-        turn += 1
-    return times
+def time_workers(runs: dict[str, tuple], x: np.ndarray, n: int, warmup: int):
+    """Each backend in its own worker: the output check, then n timed calls per backend in
+    alternated blocks. Returns (times per backend, diffs, other processes' cores per backend)."""
+    specs = [WorkerSpec(key, runner_calls, (kind, str(path), precision, x), THREADS)
+             for key, (kind, path, precision) in runs.items()]  # fmt: skip
+    with WorkerPool(specs) as pool:
+        diffs = check_outputs(pool)
+        t = run_blocks(pool, n, warmup, ("model",))
+    times = {key: t.values(key, "model") for key in runs}
+    return times, diffs, {key: mean_load(t.loads[key]) for key in runs}
 
 
-def report(
-    name: str, times: dict, diffs: dict, gflop: float, peak: float, notes: dict, ap: dict
-) -> None:
+def report(name: str, times: dict, diffs: dict, gflop: float, peak: dict, notes: dict, ap: dict,
+           other: dict) -> None:  # fmt: skip
     off = statistics.median(times["official onnx"]) if "official onnx" in times else None
     ort = statistics.median(times["onnxruntime"])
+    conv, mm = peak["conv"]["gflops_s"], peak["matmul"]["gflops_s"]
     print(f"\n{name}: {gflop:.2f} GFLOPs per forward (deployed)")
     print(f"  {'backend':<15} {'median ms':>10} {'p90 ms':>8} {'GFLOPS':>8} {'% peak':>7} "
-          f"{'official/this':>13} {'ORT/this':>8} {'max|d boxes|':>12} {'AP':>7}")  # fmt: skip
+          f"{'% mm':>5} {'official/this':>13} {'ORT/this':>8} {'max|d boxes|':>12} {'AP':>7}  "
+          "contention")  # fmt: skip
     for key, t in times.items():
         med, p90 = statistics.median(t), float(np.percentile(t, 90))
         rate = gflop / (med / 1e3)
         ratio = f"{off / med:13.2f}" if off else f"{'-':>13}"
         score = f"{ap[key]:7.4f}" if key in ap else f"{'-':>7}"
-        print(f"  {key:<15} {med:10.1f} {p90:8.1f} {rate:8.1f} {100 * rate / peak:6.0f}% {ratio} "
-              f"{ort / med:8.2f} {diffs[key]:12.2e} {score}")  # fmt: skip
+        print(f"  {key:<15} {med:10.1f} {p90:8.1f} {rate:8.1f} {100 * rate / conv:6.0f}% "
+              f"{100 * rate / mm:4.0f}% {ratio} {ort / med:8.2f} {diffs[key]:12.2e} {score}  "
+              f"{contention_text(other[key])}")  # fmt: skip
     best = min(times, key=lambda k: statistics.median(times[k]))
     print(f"  best: {best}, {ort / statistics.median(times[best]):.2f}x FP32 ONNX Runtime")
     print(f"  official: {notes['official']}")
@@ -288,16 +297,20 @@ def report(
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(THREADS)
-    peak = matmul_peak()
+    busy = background_load(1.0)
+    peak = measure_peak(THREADS)
     import onnxruntime
     import openvino
 
-    print("yoloarena export latency (CPU, batch 1): median over round-robin runs")
+    print("yoloarena export latency (CPU, batch 1): medians over alternated blocks, each "
+          "backend in its own worker process")  # fmt: skip
     print(f"  torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, openvino "
           f"{openvino.__version__}, python {platform.python_version()}")  # fmt: skip
     print(f"  CPU: {cpu_name()} ({os.cpu_count()} logical cores), {THREADS} threads per backend")
-    print(f"  measured fp32 matmul peak (torch.mm 2048^2): {peak:.1f} GFLOPS")
-    print(f"  runs {args.runs} after {args.warmup} warm-up; imgsz {args.imgsz}; {load_note()}")
+    print(f"  {peak_line(peak)}")
+    print("  % peak = of the conv peak; % mm = of the matmul peak")
+    print(f"  runs {args.runs} after {args.warmup} warm-up; imgsz {args.imgsz}; {load_note()}; "
+          f"at start-up: contention {contention_text(busy)}")  # fmt: skip
     print(
         "  openvino = FP32 IR computed in f32; openvino-auto = the plugin's default precision "
         "(bf16 on AMX/AVX512-BF16 CPUs: faster, less exact; not an fp32 figure)"
@@ -310,11 +323,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             x = rng.random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
             if model.transform.divisor == 1.0:
                 x = x * 255
-            diffs = check_outputs(runs, x)
             gflop = count_flops(model.model, args.imgsz) / 1e9
-            times = time_round_robin(runs, x, args.runs, args.warmup)
+            times, diffs, other = time_workers(runs, x, args.runs, args.warmup)
             ap = measure_ap(model, files, str(args.data), args.imgsz) if files else {}
-            report(name, times, diffs, gflop, peak, notes, ap)
+            report(name, times, diffs, gflop, peak, notes, ap, other)
     print(f"\n{load_note()} (at the end)")
 
 

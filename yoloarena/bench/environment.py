@@ -84,5 +84,7 @@ def describe(env: dict) -> str:
     if env.get("opencv"):
         libs += f", {env['opencv']}"
     gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
-    return (f"{env['cpu']} ({env['logical_cores']} logical cores, {env['torch_threads']} torch "
-            f"threads){gpu}; {libs}; python {env['python']}; {env['date']}")  # fmt: skip
+    threads = (f"{env['threads']} threads per backend" if env.get("threads")
+               else f"{env['torch_threads']} torch threads")  # fmt: skip
+    return (f"{env['cpu']} ({env['logical_cores']} logical cores, {threads}){gpu}; {libs}; "
+            f"python {env['python']}; {env['date']}")  # fmt: skip

@@ -47,8 +47,10 @@ def protocol_lines(settings, env: dict) -> list[str]:
         f"{p['conf']}, NMS IoU {p['iou']}, max_det {p['max_det']}, multi-label, square "
         f"{settings.imgsz}x{settings.imgsz} input; each model keeps the resize rule it was trained "
         "with (letterbox for YOLOv5, stretch for DAMO-YOLO)",
-        f"- latency: batch 1, fp32, backends {settings.backends}; median (p90) of timed runs, "
-        "model only and end to end (`predict`: decode, resize, network, NMS)",
+        f"- latency: batch 1, fp32, square {settings.imgsz}x{settings.imgsz} input for every "
+        f"backend ({settings.backends}), each in its own worker process with the same threads, "
+        "in alternated blocks; median (p90) of timed runs, model only and end to end "
+        "(`predict`: decode, resize, network, NMS)",
         f"- measured on: {describe(env)}",
     ]
 

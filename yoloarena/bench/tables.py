@@ -67,21 +67,80 @@ def published_table(rows: list[dict]) -> str:
     return "\n".join([*lines, "", *notes]) if len(lines) > 2 else ""
 
 
-def results_markdown(rows: list[dict], env_line: str, chart: str | None) -> str:
+def _pct(lat: dict) -> str:
+    if lat.get("pct_conv_peak") is None:
+        return "-"
+    return f"{lat['pct_conv_peak']:.0f}% ({lat['pct_matmul_peak']:.0f}%)"
+
+
+def breakdown_table(rows: list[dict]) -> str:
+    """One line per model and backend: the input policy, the timing breakdown, the share of
+    the measured peak and whether other processes competed meanwhile."""
+    head = ["model", "backend", "precision", "input", "model only ms (p90)", "pre ms", "post ms",
+            "end to end ms (p90)", "e2e / (model+pre+post)", "GFLOP/s",
+            "% of conv peak (% of matmul)", "contention"]  # fmt: skip
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 4 + "---:|" * 7 + "---|"]
+    for r in rows:
+        for b, lat in r["latency"].items():
+            cells = [r["model"], b, lat.get("precision", "-"), lat.get("input", "-"),
+                     f"{lat['median_ms']:.1f} ({lat['p90_ms']:.1f})",
+                     fmt(lat.get("preprocess_ms")), fmt(lat.get("postprocess_ms")),
+                     f"{lat['e2e_median_ms']:.1f} ({lat['e2e_p90_ms']:.1f})",
+                     fmt(lat.get("e2e_ratio"), 2), fmt(lat.get("gflops_s")), _pct(lat),
+                     lat.get("contention_text", "-")]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+PROTOCOL = (
+    "Protocol: every backend runs in its own worker process (spawned, one runtime loaded, the "
+    "same number of intra-op threads for all), so no other runtime's thread pool competes with "
+    "it; the same input policy for every backend (stated per row); a warm-up, then blocks of 3 "
+    "timed calls after an untimed one, the workers taking turns in a rotating order, model-only "
+    "and end-to-end blocks back to back; medians (p90) over the timed calls. Pre ms: `predict`'s "
+    "own resize-and-normalise time in the end-to-end calls; post ms: the rest of each call after "
+    "the network (NMS, mapping back, results); e2e / (model+pre+post), the median over the calls "
+    "of each call against the model-only median plus its own pre and post, near 1 means the "
+    "network ran inside `predict` as fast as alone. % of peak: "
+    "the model-only GFLOP/s of fp32 rows against the measured 3x3 convolution (the matmul rate "
+    "in brackets). Contention: the cores other processes used while the row was timed "
+    "(/proc/stat busy time minus this benchmark's own processes); 'yes' from 0.2 cores, and "
+    "such figures are slower than on a quiet machine."
+)
+
+
+def results_markdown(
+    rows: list[dict],
+    env_line: str,
+    chart: str | None,
+    peak: dict | None = None,
+    load: dict | None = None,
+) -> str:
+    from .load import contention_text
+    from .peak import peak_line
+
     parts = [
         "# yoloarena benchmark",
         "",
         f"Measured here: {env_line}.",
         "",
-        "Latency: median (p90) ms per image at batch 1, square input of the size shown, fp32; "
+        "Latency: median (p90) ms per image at batch 1, input as each row states, fp32; "
         "model only (the network on a ready tensor) and end to end (`predict` on an image: "
         "decode, resize, network, NMS, mapping back). Params and GFLOPs of the deployed model "
         "(Conv+BN fused, RepConv folded), FLOPs = 2 x MACs. Backends run in the precision "
         "their name says (fp32 unless -bf16 or -int8); with data=, the AP of each backend is "
         "measured by running its exported file through val.",
         "",
-        measured_table(rows),
+        PROTOCOL,
+        "",
     ]
+    if peak:
+        parts += [f"The machine's {peak_line(peak)}.", ""]
+    if load and "startup_other_cores" in load:
+        parts += ["Load at start-up: contention "
+                  f"{contention_text(load['startup_other_cores'])}.", ""]  # fmt: skip
+    parts += [measured_table(rows), "", "## Timing breakdown per backend", "",
+              breakdown_table(rows)]  # fmt: skip
     if chart:
         parts += ["", f"![AP vs latency]({chart})"]
     pub = published_table(rows)

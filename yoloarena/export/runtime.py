@@ -145,13 +145,16 @@ def _tensor(arr: np.ndarray) -> torch.Tensor:
 class OnnxSession:
     device = torch.device("cpu")
 
-    def __init__(self, path: Path, device: torch.device) -> None:
+    def __init__(self, path: Path, device: torch.device, threads: int | None = None) -> None:
         ort = require("onnxruntime", "Running ONNX models")
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
         try:
-            self.sess = ort.InferenceSession(str(path), providers=providers)
+            self.sess = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:
             raise YoloArenaError(f"'{path}' is not a loadable ONNX model: {e}") from None
         props = self.sess.get_modelmeta().custom_metadata_map
@@ -167,7 +170,13 @@ class OnnxSession:
 class OpenVINOSession:
     device = torch.device("cpu")
 
-    def __init__(self, folder: Path, device: torch.device, precision: str | None = None) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        device: torch.device,
+        precision: str | None = None,
+        threads: int | None = None,
+    ) -> None:
         ov = require("openvino", "Running OpenVINO models")
         xml = folder / "model.xml"
         meta_file = folder / f"{META_KEY}.json"
@@ -182,6 +191,8 @@ class OpenVINOSession:
         hint = inference_precision(precision, self.meta, core.get_property("CPU",
                                    "OPTIMIZATION_CAPABILITIES"))  # fmt: skip
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
         used = self.compiled.get_property("INFERENCE_PRECISION_HINT")
@@ -289,11 +300,16 @@ def _sessions() -> dict[str, Any]:
 
 
 def load_exported(
-    path: str | Path, device: torch.device | str = "cpu", precision: str | None = None
+    path: str | Path,
+    device: torch.device | str = "cpu",
+    precision: str | None = None,
+    threads: int | None = None,
 ) -> RuntimeDetector:
     """A RuntimeDetector for an exported file (.onnx, .torchscript, .engine, .tflite,
     .mlpackage, an OpenVINO folder). precision: OpenVINO's inference precision (f32, bf16, f16,
-    or half: the CPU's 16-bit float); other runtimes compute as their file says."""
+    or half: the CPU's 16-bit float); other runtimes compute as their file says. threads: ONNX
+    Runtime's and OpenVINO's intra-op threads (None: the runtime's default; TorchScript and
+    LiteRT take torch's thread count)."""
     path = Path(path)
     if path.suffix == ".xml":
         path = path.parent
@@ -309,5 +325,10 @@ def load_exported(
         )
     factory = _sessions()[backend]
     dev = select_device(device)
-    session = factory(path, dev, precision) if backend == "openvino" else factory(path, dev)
+    if backend == "openvino":
+        session = factory(path, dev, precision, threads)
+    elif backend == "onnx":
+        session = factory(path, dev, threads)
+    else:
+        session = factory(path, dev)
     return RuntimeDetector(session, session.meta, str(path))
