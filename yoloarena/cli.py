@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .config import load_config, parse_overrides
 from .errors import YoloArenaError, unknown
@@ -16,6 +16,9 @@ modes:
   train     train a model (random init or fine-tune from weights) -> runs/train/<name>/
             yoloarena train model=yolov5n data=coco128.yaml epochs=100 imgsz=640 batch=16
             yoloarena train resume=True     (continue the newest interrupted run)
+            yoloarena train model=yolov5s-cls data=coco128-cls epochs=10 imgsz=224
+            (classification: data is a folder with train/ and val/ holding one folder per class;
+            the task follows the model and the data everywhere)
   predict   run a model on images, folders, globs or videos -> runs/predict/<name>/
             yoloarena predict model=yolov5n.pt source=images/ conf=0.25 imgsz=640 save_txt=True
   val       COCO metrics of a model on a dataset split -> runs/val/<name>/
@@ -30,10 +33,14 @@ modes:
             yoloarena compare data=my.yaml models=yolov5n,damoyolo-t epochs=100 imgsz=640
   check     scan a dataset and report every problem by file -> runs/check/<name>/
             yoloarena check data=coco128.yaml
-  convert   YOLO txt <-> COCO json (images are linked, not copied)
+  convert   YOLO txt <-> COCO json (images are linked, not copied); to=classify cuts one crop
+            per box into an ImageNet-layout classification set (pad=0.1 min_size=8)
             yoloarena convert data=coco128.yaml to=coco out=coco128_json
+            yoloarena convert data=coco128.yaml to=classify out=coco128-cls
   data synth  write a deterministic synthetic dataset (shapes on clutter, YOLO layout)
             yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4
+            yoloarena data synth task=classify out=datasets/shapes-cls n_train=40 n_val=10
+            (classification: one shape per image, ImageNet layout, n_* images per class)
   info      the model zoo: measured params and GFLOPs next to the published figures
             yoloarena info [models=yolov5n,yolov5s] [imgsz=640]
   version   print the version
@@ -77,8 +84,17 @@ def _data(args: dict[str, str], cfg_file: str | None) -> None:
         imgsz: int = 320
         classes: int = 4
         seed: int = 0
+        task: Literal["detect", "classify"] = "detect"
 
     cfg = load_config(SynthConfig, args, cfg_file)
+    if cfg.task == "classify":
+        from .data.synthetic_classify import ClassifySynthSpec, make_classify_synthetic
+
+        cspec = ClassifySynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, cfg.seed)
+        print(
+            f"synthetic classification dataset written: {make_classify_synthetic(cfg.out, cspec)}"
+        )
+        return
     spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed)
     print(f"synthetic dataset written: {make_synthetic(cfg.out, spec)}")
 

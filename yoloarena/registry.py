@@ -28,21 +28,28 @@ class ModelEntry:
     family: str
     imgsz: int = 640
     published: dict[str, Any] = field(default_factory=dict)
+    task: str = "detect"  # "detect", "segment" or "classify"
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_FAMILIES = ("yolov5", "damoyolo")  # packages under yoloarena.models that register models on import
+# packages under yoloarena.models that register models on import
+_FAMILIES = ("yolov5", "damoyolo", "torchvision")
 
 
 def register_model(
-    name: str, *, family: str, imgsz: int = 640, published: dict[str, Any] | None = None
+    name: str,
+    *,
+    family: str,
+    imgsz: int = 640,
+    published: dict[str, Any] | None = None,
+    task: str = "detect",
 ) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
     """Decorator that registers a builder function under name."""
 
     def decorator(fn: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _REGISTRY and _REGISTRY[name].builder is not fn:
             raise ValueError(f"model name '{name}' is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}))
+        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}), task)
         return fn
 
     return decorator
@@ -53,10 +60,14 @@ def _load_families() -> None:
         importlib.import_module(f"yoloarena.models.{family}")
 
 
-def list_models(family: str | None = None) -> list[str]:
-    """Registered model names, optionally of one family, in registration order."""
+def list_models(family: str | None = None, task: str | None = None) -> list[str]:
+    """Registered model names, optionally of one family and/or one task, in registration order."""
     _load_families()
-    return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
+    return [
+        n
+        for n, e in _REGISTRY.items()
+        if (family is None or e.family == family) and (task is None or e.task == task)
+    ]
 
 
 def get_entry(name: str) -> ModelEntry:

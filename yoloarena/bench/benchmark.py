@@ -117,9 +117,11 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
     images = timing_images(cfg.source)
     dataset = None
     if cfg.data:
+        from ..data.classify import is_classify_data, load_classify
         from ..data.load import load_dataset
 
-        dataset = load_dataset(cfg.data, cfg.split)
+        load = load_classify if is_classify_data(cfg.data) else load_dataset
+        dataset = load(cfg.data, cfg.split)
     rows = []
     for spec in specs:
         LOGGER.info("benchmark: %s", spec)
@@ -138,6 +140,11 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
 
 def _val(model: Detector, dataset, cfg: BenchmarkConfig) -> dict:
     from ..engine.validator import validate
+
+    if model.task == "classify" or getattr(dataset, "task", "") == "classify":
+        from .classify import classify_metrics
+
+        return classify_metrics(model, dataset, cfg.imgsz, cfg.batch)
 
     result = validate(model.deploy(), dataset, cfg.imgsz, cfg.batch, PINNED)
     return {**result.metrics.stats, "protocol": result.protocol}
@@ -166,7 +173,7 @@ def flat_row(row: dict) -> dict:
     for b, lat in row["latency"].items():
         for k in ("median_ms", "p90_ms", "e2e_median_ms", "e2e_p90_ms"):
             flat[f"{b}_{k}"] = round(lat[k], 2)
-    for k in ("AP", "AP50"):
+    for k in ("top1", "top5") if "top1" in (row.get("metrics") or {}) else ("AP", "AP50"):
         flat[k] = round(row["metrics"][k], 4) if row.get("metrics") else ""
     pub = row.get("published") or {}
     flat["published_map50_95"] = pub.get("map50_95", "")

@@ -45,11 +45,16 @@ class ValConfig:
 
 
 def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValResult]:
-    """Validate cfg.model (or the given network) on cfg.data and write the run folder."""
+    """Validate cfg.model (or the given network) on cfg.data and write the run folder (a
+    classifier: top-1/top-5 on a classification dataset, see engine/classify_val.py)."""
     if not cfg.data:
         raise YoloArenaError("val needs data=<dataset .yaml or COCO .json>")
     if model is None:
         model = load_model(cfg.model, device=cfg.device).deploy()
+    if model.task == "classify":  # top-1/top-5 on a classification dataset
+        from .classify_val import run_val_classify
+
+        return run_val_classify(cfg, model)
     dataset = load_dataset(cfg.data, cfg.split, workers=None)
     LOGGER.info(dataset.report.summary().splitlines()[0])
     if dataset.report.problems and cfg.verbose:

@@ -128,6 +128,12 @@ def export_model(
     """Export model (a copy, deployed) and check the file against PyTorch on a real image."""
     model = as_module(model)
     fmt = str(format).lower()
+    if model.task == "classify":  # output contract: probs [B, C]
+        from .classify import export_classifier
+
+        return export_classifier(model, fmt, imgsz=imgsz, batch=batch, half=half,
+                                 dynamic=dynamic, simplify=simplify, nms=nms, opset=opset,
+                                 file=file, image=image, device=device)  # fmt: skip
     dev = torch.device(device)
     _check_args(fmt, half, dev, batch)
     if isinstance(model, RuntimeDetector):

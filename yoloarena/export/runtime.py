@@ -246,4 +246,8 @@ def load_exported(path: str | Path, device: torch.device | str = "cpu") -> Runti
     if path.is_file() and path.stat().st_size == 0:
         raise YoloArenaError(f"'{path}' is empty (0 bytes); export it again")
     session = _SESSIONS[backend](path, torch.device(device))
+    if session.meta.get("task") == "classify":
+        from .classify import RuntimeClassifier
+
+        return RuntimeClassifier(session, session.meta, str(path))  # type: ignore[return-value]
     return RuntimeDetector(session, session.meta, str(path))

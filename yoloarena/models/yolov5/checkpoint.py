@@ -22,8 +22,8 @@ from .variants import SCALES
 _DETECTION = {"models.yolo.Model", "models.yolo.DetectionModel"}
 _OTHER_TASKS = {
     "models.yolo.SegmentationModel": "segmentation",
-    "models.yolo.ClassificationModel": "classification",
 }
+_READ_ELSEWHERE = {"models.yolo.ClassificationModel"}  # cls_checkpoint.read_official_cls
 
 
 def flatten_placeholder(module: Placeholder, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -74,6 +74,8 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
         return None
     model = obj.get("ema") or obj.get("model")
     if not isinstance(model, Placeholder) or not model.class_path.startswith("models."):
+        return None
+    if model.class_path in _READ_ELSEWHERE:
         return None
     if model.class_path in _OTHER_TASKS:
         task = _OTHER_TASKS[model.class_path]
