@@ -151,8 +151,9 @@ def _info(args: dict[str, str], cfg_file: str | None) -> None:
         "\nparams/GFLOPs: measured here on the deployed model (Conv+BN fused, RepConv "
         "re-parameterised), batch 1, at the size shown; FLOPs = 2 x MACs "
         "(torch.utils.flop_counter, convolutions and matmuls).\npublished: the official README "
-        "figures (COCO val2017; DAMO-YOLO mAP of the distilled releases where they exist), shown "
-        "for reference and never mixed with measurements."
+        "figures (COCO val2017; DAMO-YOLO mAP of the distilled releases where they exist; "
+        "classifiers: ImageNet-1k top-1, GFLOPs as upstream's model_info estimates them, at a "
+        "32x32 input scaled to 224), shown for reference and never mixed with measurements."
     )
 
 

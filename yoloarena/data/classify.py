@@ -190,6 +190,8 @@ def load_classify(data: str | Path, split: str = "val", workers: int | None = No
     files, labels = [], []
     dropped = 0
     for (file, label), (shape, found) in zip(items, checked, strict=True):
+        if shape is None and found and found[-1].kind == "image.too_small":
+            shape, found = (0, 0), found[:-1]  # small crops are fine: they are resized anyway
         problems.extend(found)
         if shape is None:
             dropped += 1

@@ -33,8 +33,8 @@ class ClassifyExportGraph(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(images).float().softmax(1)
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor]:
+        return (self.model(images).float().softmax(1),)  # a tuple, as every exported graph
 
 
 def classify_metadata(model: Classifier, fmt: str, imgsz, batch, dynamic, half) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def export_classifier(model: Classifier, fmt: str, *, imgsz=None, batch: int = 1
         from .runtime import load_exported
 
         got = load_exported(path, dev).session(x)
-        parity = compare_raw([graph(x)], got, OUTPUTS, half)
+        parity = compare_raw(list(graph(x)), got, OUTPUTS, half)
     if not parity.ok:
         _remove(path)
         raise ParityError(
