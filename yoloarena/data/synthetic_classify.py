@@ -20,14 +20,24 @@ class ClassifySynthSpec:
     imgsz: int = 64
     classes: int = 4
     seed: int = 0
+    clutter: bool = True  # gradients, lines and dots behind the shape; False: a plain backdrop
 
 
-def make_image(kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
-    """One shape of the given kind, 50-90% of the image wide, near the centre, on clutter."""
-    img = _background(size, rng)
+def make_image(kind: str, size: int, rng: np.random.Generator, clutter: bool = True) -> np.ndarray:
+    """One shape of the given kind, 50-90% of the image wide, near the centre, on clutter (or
+    on a plain noisy backdrop that contrasts with it)."""
+    if clutter:
+        img = _background(size, rng)
+        color = tuple(int(c) for c in rng.integers(30, 256, 3))
+    else:
+        dark = rng.random() < 0.5
+        lo, hi = (0, 90) if dark else (160, 256)
+        img = np.full((size, size, 3), rng.integers(lo, hi, 3), np.float32)
+        img = np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8)
+        lo, hi = (160, 256) if dark else (0, 90)
+        color = tuple(int(c) for c in rng.integers(lo, hi, 3))
     r = rng.uniform(0.25, 0.45) * size
     cx, cy = size / 2 + rng.uniform(-0.1, 0.1, 2) * size
-    color = tuple(int(c) for c in rng.integers(30, 256, 3))
     draw_shape(img, kind, cx, cy, r, color, rng)
     return img
 
@@ -43,6 +53,6 @@ def make_classify_synthetic(out: str | Path, spec: ClassifySynthSpec = ClassifyS
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 rng = np.random.default_rng([spec.seed, offset, k, i])
-                img = make_image(SHAPES[k], spec.imgsz, rng)
+                img = make_image(SHAPES[k], spec.imgsz, rng, spec.clutter)
                 cv2.imwrite(str(folder / f"{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
     return out
