@@ -10,7 +10,7 @@ SHARED ?= $(or $(YOLOARENA_SHARED),../shared)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,export,log]'
+	$(BIN)/python -m pip install -q -e '.[dev,export,edge,log,hub]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,14 +1,17 @@
 """torch.hub entry points for a local checkout (nothing is downloaded):
 
-    model = torch.hub.load("path/to/yoloarena", "yolov5s", source="local", pretrained=False)
+    model = torch.hub.load("path/to/yoloarena", "yolov5s", source="local")  # official weights
     model = torch.hub.load("path/to/yoloarena", "custom", path="yolov5n.pt", source="local")
-    results = model("bus.jpg")          # list of yoloarena.Results; model(tensor) runs forward
+    results = model(["zidane.jpg", "https://.../bus.jpg"])  # Detections, as YOLOv5's AutoShape
+    results.print()  # results.show(), .save(), .crop(), .pandas().xyxy[0], .xyxyn ...
 
     model = torch.hub.load("path/to/yoloarena", "damoyolo_t", source="local", pretrained=False)
 
 pretrained=True looks for the official weights file (yolov5s.pt, or the released DAMO-YOLO file
 name such as damoyolo_tinynasL20_T_436.pth) in $YOLOARENA_WEIGHTS, then in the current folder,
-and says where to put it when it is missing.
+and says where to put it when it is missing. As in YOLOv5, weights-file models come fused
+(Conv+BN) in eval mode, and autoshape=False returns the plain network (an nn.Module) instead of
+the callable yoloarena model.
 """
 
 from __future__ import annotations
@@ -38,23 +41,30 @@ def _weights_file(name: str) -> Path:
     )
 
 
-def _create(name: str, pretrained: bool, channels: int, classes: int, device: str):
+def _create(name: str, pretrained: bool, channels: int, classes: int, autoshape: bool, device: str):
     if channels != 3:
         raise WeightsError(f"channels={channels}: only 3-channel (RGB) models are supported")
     if not pretrained:
-        return _load(name, num_classes=classes, device=device)
+        return _wrap(_load(name, num_classes=classes, device=device), autoshape, fuse=False)
     model = _load(_weights_file(name), device=device)
     if classes != model.num_classes:
         raise WeightsError(
             f"the {name} weights have {model.num_classes} classes, not classes={classes}; "
             "fine-tune with `yoloarena train` to change the class count"
         )
-    return model
+    return _wrap(model, autoshape, fuse=autoshape)
+
+
+def _wrap(model, autoshape: bool, fuse: bool):
+    """The callable yoloarena model (fused for inference when fuse), or the plain network."""
+    if fuse:
+        model.deploy()
+    return model if autoshape else model.model
 
 
 def custom(path: str, autoshape: bool = True, _verbose: bool = True, device: str = "cpu"):
     """A model from a weights file (official YOLOv5 .pt, DAMO-YOLO .pth or yoloarena)."""
-    return _load(path, device=device)
+    return _wrap(_load(path, device=device), autoshape, fuse=autoshape)
 
 
 def _entry(name: str):
@@ -68,7 +78,7 @@ def _entry(name: str):
         _verbose: bool = True,
         device: str = "cpu",
     ):
-        return _create(name, pretrained, channels, classes, device)
+        return _create(name, pretrained, channels, classes, autoshape, device)
 
     entry.__name__ = name.replace("-", "_")
     entry.__doc__ = f"{name}; pretrained=True loads the official weights from a local file."

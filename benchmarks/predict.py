@@ -11,7 +11,7 @@ drift on a noisy machine hits both, each going first half of the time (A B B A A
    DetectMultiBackend fused, non_max_suppression, scale_boxes; no saving or drawing). The image
    list is split into chunks; each chunk runs once per implementation, alternating.
 
-yolov5n uses the official yolov5n.pt from the shared data when it exists (both sides load it);
+yolov5n uses the official yolov5n.pt from the shared data (both sides load it; missing: an error);
 other models use random weights, shared by both sides (the official side gets a temporary
 checkpoint written from our weights), so both run the same detections through NMS.
 
@@ -147,8 +147,15 @@ def import_official() -> tuple[SimpleNamespace | None, str]:
     ), ""
 
 
+OFFICIAL_WEIGHTS = ("yolov5n",)  # the official files in the shared data
+
+
 def weights_for(name: str) -> Path | None:
+    """The official weights of name; None for models benchmarked with random weights. A model
+    whose official file belongs to the shared data never falls back to random weights."""
     path = shared_dir() / "data" / "weights" / f"{name}.pt"
+    if name in OFFICIAL_WEIGHTS and not path.is_file():
+        raise SystemExit(f"{path} not found (set YOLOARENA_SHARED to the shared folder)")
     return path if path.is_file() else None
 
 

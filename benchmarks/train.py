@@ -347,7 +347,7 @@ def run_ours(
     watched = watch(cmd, project.parent, args)
     save_log(watched, project / "output.log")
     check_ok(watched, "ours")
-    with (project / "train" / "exp" / "results.csv").open() as f:
+    with (project / "exp" / "results.csv").open() as f:
         seconds = [float(row["time_s"]) for row in csv.DictReader(f)]
     start = next((t for t, s in watched.lines if OURS_START.match(s)), 0.0)
     ends = [t for t, s in watched.lines if OURS_EPOCH.match(s)]

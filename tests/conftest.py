@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import os
 import tempfile
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 import torch
@@ -20,15 +23,30 @@ torch.set_num_threads(min(torch.get_num_threads(), 2))
 os.environ["YOLOARENA_CACHE_DIR"] = tempfile.mkdtemp(prefix="yoloarena-cache-")
 
 
+def missing(msg: str) -> NoReturn:
+    """A test that cannot run without something: it fails in CI (where everything must be
+    present) and skips elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{msg} (CI=true: every shared asset and extra must be present)")
+    pytest.skip(msg, allow_module_level=True)
+
+
 def shared_path(*parts: str) -> Path:
     """A file under the shared folder; skips outside CI when missing, fails in CI."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        msg = f"shared asset {path} not found (set YOLOARENA_SHARED to the shared folder)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
+        missing(f"shared asset {path} not found (set YOLOARENA_SHARED to the shared folder)")
     return path
+
+
+def require(module: str, why: str = "") -> ModuleType:
+    """Import an optional package; skips outside CI when it is missing, fails in CI.
+
+    Use it instead of pytest.importorskip, which would skip in CI too."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        missing(f"{module} is not installed{f' ({why})' if why else ''}: {e}")
 
 
 @functools.cache

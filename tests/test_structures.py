@@ -38,7 +38,7 @@ def test_plot_draws_on_a_copy(tmp_path) -> None:
     assert (out[20, 10:110] > 0).any()  # top edge of the first box is drawn
     path = r.save(tmp_path / "a" / "x.png")
     assert path.is_file()
-    with pytest.raises(OSError, match="could not write"):
+    with pytest.raises(OSError, match=r"cannot write .*x.unknownsuffix.*cannot encode"):
         r.save(tmp_path / "x.unknownsuffix")
 
 

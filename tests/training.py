@@ -30,20 +30,38 @@ def shapes_dataset() -> Path:
     return make_synthetic(Path(tempfile.mkdtemp(prefix="yoloarena-shapes-")), spec)
 
 
-# Runs the CLI; with "slow-save" the second torch.save (epoch 2's last.pt) writes a few bytes and
-# then hangs, so the test can kill the process in the middle of writing a checkpoint.
+# Runs the CLI, with a fault at epoch 2's last.pt (the second last.pt written):
+# - slow-save: torch.save writes a few bytes, then hangs (the test kills it mid-write);
+# - kill-after-save: the process SIGKILLs itself right after the file is renamed into place;
+# - full-disk: torch.save writes a few bytes, then fails with ENOSPC (a full disk).
 DRIVER = """
-import sys, time, torch
-if sys.argv[1] == "slow-save":
-    real, calls = torch.save, []
-    def slow(obj, f, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            f.write(b"half a checkpoint"); f.flush()
-            print("SAVING", flush=True)
-            time.sleep(120)
-        return real(obj, f, *args, **kwargs)
-    torch.save = slow
+import errno, os, signal, sys, time, torch
+mode, saves = sys.argv[1], []
+def target(f):
+    return os.readlink(f"/proc/self/fd/{f.fileno()}")
+if mode in ("slow-save", "full-disk"):
+    real_save = torch.save
+    def faulty(obj, f, *args, **kwargs):
+        if ".last.pt." in target(f):
+            saves.append(1)
+            if len(saves) == 2:
+                f.write(b"half a checkpoint"); f.flush()
+                if mode == "full-disk":
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                print("SAVING", flush=True)
+                time.sleep(120)
+        return real_save(obj, f, *args, **kwargs)
+    torch.save = faulty
+if mode == "kill-after-save":
+    real_replace = os.replace
+    def replace(src, dst, *args, **kwargs):
+        real_replace(src, dst, *args, **kwargs)
+        if str(dst).endswith("last.pt"):
+            saves.append(1)
+            if len(saves) == 2:
+                print("SAVED", flush=True)
+                os.kill(os.getpid(), signal.SIGKILL)
+    os.replace = replace
 from yoloarena.cli import main
 sys.exit(main(sys.argv[2:]))
 """
@@ -69,10 +87,10 @@ def launch(mode: str, args: list[str], tmp: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, env=env)  # fmt: skip
 
 
-def run_to_end(mode: str, args: list[str], tmp: Path) -> str:
+def run_to_end(mode: str, args: list[str], tmp: Path, code: int = 0) -> str:
     proc = launch(mode, args, tmp)
     out, _ = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out
+    assert proc.returncode == code, out
     return out
 
 
@@ -91,7 +109,13 @@ def kill_when(proc: subprocess.Popen, marker: str) -> str:
 @functools.cache
 def reference(project: str) -> dict[str, torch.Tensor]:
     run_to_end("plain", train_args(Path(project), "reference"), Path(project))
-    return load_checkpoint(Path(project) / "train" / "reference" / "weights" / "last.pt")
+    return load_checkpoint(Path(project) / "reference" / "weights" / "last.pt")
+
+
+def epochs_logged(run: Path) -> list[int]:
+    """The epoch column of results.csv, in order."""
+    with (run / "results.csv").open() as f:
+        return [int(r["epoch"]) for r in csv.DictReader(f)]
 
 
 def assert_same_weights(a: dict, b: dict) -> None:

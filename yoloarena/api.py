@@ -24,8 +24,13 @@ class ArenaModel:
     ``model.train(data=...)``, ``model.export(format=...)``; ``model.model`` is the network."""
 
     def __init__(self, model: Model, source: str | None = None) -> None:
+        from .hub import default_settings
+
         self.__dict__["model"] = model
         self.__dict__["source"] = source or model.model_name
+        # settings of model(images), as YOLOv5's AutoShape: conf, iou, agnostic, multi_label,
+        # classes, max_det, amp (``model.conf = 0.5`` sets them; predict() takes its own)
+        self.__dict__.update(default_settings(model))
 
     # --------------------------------------------------------------- the network's attributes
     def __getattr__(self, name: str) -> Any:
@@ -49,11 +54,23 @@ class ArenaModel:
     def task(self) -> str:
         return self.model.task
 
-    def __call__(self, source: Any, *args: Any, **kwargs: Any) -> Any:
-        """model(tensor) runs the raw forward pass; anything else is predict(source, ...)."""
-        if isinstance(source, torch.Tensor):
-            return self.model(source, *args, **kwargs)
-        return self.predict(source, **kwargs)
+    def __call__(self, ims: Any, *args: Any, **kwargs: Any) -> Any:
+        """The torch.hub call: ``model(ims, size=640, augment=False)`` on one or a list of paths,
+        http(s) URLs, PIL images or numpy arrays (RGB; ``bgr=True`` for OpenCV arrays) returns a
+        `Detections` (a list of Results with YOLOv5's print/show/save/crop/pandas ...), all images
+        letterboxed to one shared shape as YOLOv5's AutoShape does. A torch tensor runs the raw
+        forward pass (``augment=True``: the merged test-time-augmentation output)."""
+        if isinstance(ims, torch.Tensor):
+            if kwargs.pop("augment", False):
+                return self.model.forward_augment(ims.to(self.model.device))
+            return self.model(ims, *args, **kwargs)
+        return self._call_images(ims, *args, **kwargs)
+
+    def _call_images(self, ims: Any, *args: Any, **kwargs: Any) -> Any:
+        """model(images) by task: detect and segment give Detections (see yoloarena.hub)."""
+        from .hub import detect_images
+
+        return detect_images(self, ims, *args, **kwargs)
 
     def to(self, device: str | torch.device) -> ArenaModel:
         from .loading import select_device
@@ -102,8 +119,7 @@ class ArenaModel:
         if not self.source:
             raise ValueError("this model has no source (weights file or registered name) to train")
         args = {"model": str(self.source), "data": str(data), **kwargs}
-        cfg, hyp_overrides = parse_train_args(args, None)
-        run = run_train(cfg, hyp_overrides, given=set(args))
+        run = run_train(parse_train_args(args, None), given=set(args))
         best = Path(run) / "weights" / "best.pt"
         if best.is_file():
             self.__dict__["model"] = load_model(best, device=self.model.device)

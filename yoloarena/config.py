@@ -1,7 +1,11 @@
 """Typed configuration: dataclass defaults < one yaml file < key=value overrides.
 
-Values are coerced by the field's type; unknown keys raise an error that suggests the closest
-name. Nested dataclass fields are addressed with dots (``hyp.lr0=0.01``) or nested yaml mappings.
+Every field is declared with `param`: its default, one line of help (`yoloarena MODE help` lists
+them) and optional bounds (ge/gt/le/lt) or a check function, enforced when a config is built from
+user values. Values are coerced by the field's type; unknown keys raise an error that suggests
+the closest name. Nested dataclass fields are addressed with dots (``hyp.lr0=0.01``) or nested
+yaml mappings. A dict field declared with ``param(inline=provider)`` takes extra top-level keys
+that provider() describes (train's hyperparameters: ``lr0=0.02`` or ``lr0:`` in a cfg file).
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, Union
 
@@ -20,10 +24,80 @@ from .errors import YoloArenaError, unknown
 T = TypeVar("T")
 _TRUE = {"true", "1", "yes", "y", "on"}
 _FALSE = {"false", "0", "no", "n", "off"}
+_BOUNDS = ("ge", "gt", "le", "lt")
 
 
 class ConfigError(YoloArenaError):
     """A config value that cannot be used."""
+
+
+def param(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    factory: Callable[[], Any] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    check: Callable[[Any], Any] | None = None,
+    inline: Callable[[], Mapping[str, Key]] | None = None,
+) -> Any:
+    """A dataclass field with its one-line help and the bounds a user value must meet.
+
+    check(value) raises a YoloArenaError for a value it refuses (e.g. a device that is missing).
+    inline: for a dict field, a function returning the extra top-level keys it collects."""
+    meta = {"help": help, "check": check, "inline": inline}
+    meta.update({k: v for k, v in zip(_BOUNDS, (ge, gt, le, lt), strict=True) if v is not None})
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """A key an inline field collects: its type, the default shown in help, and its metadata."""
+
+    name: str
+    type: Any
+    default: str
+    meta: Mapping[str, Any]
+
+
+def read_yaml(path: str | Path, what: str = "config file", error: type = ConfigError) -> dict:
+    """A yaml file that must hold a mapping, as plain data; every problem is one line naming it.
+
+    Python tags (!!python/object, ...) are refused: nothing in a yaml file is ever executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} '{path}' not found" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise error(f"{what} '{path}' is not a text file (not UTF-8)") from None
+    except yaml.constructor.ConstructorError as e:
+        tag = str(e.problem or "").rsplit(" ", 1)[-1].strip("'").replace("tag:yaml.org,2002:", "!!")
+        raise error(
+            f"{what} '{path}'{_mark(e)}: the tag {tag} is not allowed; yoloarena reads plain "
+            "yaml only (no !!python tags): write the value itself"
+        ) from None
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise error(f"{what} '{path}' is not valid yaml{_mark(e)}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise error(f"{what} '{path}' must hold a mapping of key: value, not {_kind(data)}")
+    return data
+
+
+def _mark(e: Exception) -> str:
+    mark = getattr(e, "problem_mark", None)
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+
+def _kind(data: Any) -> str:
+    return {list: "a list", str: "a string"}.get(type(data), f"a {type(data).__name__}")
 
 
 def parse_overrides(args: Sequence[str]) -> dict[str, str]:
@@ -116,12 +190,25 @@ def _fields(cls: type) -> dict[str, tuple[dataclasses.Field, Any]]:
     return {f.name: (f, hints[f.name]) for f in dataclasses.fields(cls) if f.init}
 
 
-def _all_keys(cls: type, prefix: str = "") -> list[str]:
+def _inline(cls: type) -> dict[str, dict[str, Key]]:
+    """{inline field name: the keys it collects} of cls."""
+    return {
+        name: dict(f.metadata["inline"]())
+        for name, (f, _) in _fields(cls).items()
+        if f.metadata.get("inline")
+    }
+
+
+def all_keys(cls: type, prefix: str = "") -> list[str]:
+    """Every key a user may set on cls (dotted for nested sections, inline keys at the top)."""
     keys = []
-    for name, (_, tp) in _fields(cls).items():
+    for name, (f, tp) in _fields(cls).items():
+        if f.metadata.get("inline"):
+            keys += [prefix + k for k in f.metadata["inline"]()]
+            continue
         keys.append(prefix + name)
         if dataclasses.is_dataclass(tp):
-            keys += _all_keys(tp, prefix + name + ".")
+            keys += all_keys(tp, prefix + name + ".")
     return keys
 
 
@@ -138,37 +225,81 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def check_value(value: Any, meta: Mapping[str, Any], key: str) -> Any:
+    """value, if it meets the bounds and check of its field's metadata; else ConfigError."""
+    if value is None:
+        return value
+    for v in value if isinstance(value, list | tuple) else [value]:
+        if isinstance(v, int | float) and not isinstance(v, bool) and not _within(v, meta):
+            raise ConfigError(
+                f"{key}={show_value(value)} is out of range: it must be {bounds(meta)}"
+            )
+    if meta.get("check"):
+        meta["check"](value)
+    return value
+
+
+def _within(v: float, meta: Mapping[str, Any]) -> bool:
+    if v != v:  # nan
+        return False
+    return not (
+        ("ge" in meta and v < meta["ge"])
+        or ("gt" in meta and v <= meta["gt"])
+        or ("le" in meta and v > meta["le"])
+        or ("lt" in meta and v >= meta["lt"])
+    )
+
+
+def bounds(meta: Mapping[str, Any]) -> str:
+    """The bounds of a field as text: 'in [0, 1]', '>= 1', '' when unbounded."""
+    lo = ("[", meta["ge"]) if "ge" in meta else ("(", meta["gt"]) if "gt" in meta else None
+    hi = ("]", meta["le"]) if "le" in meta else (")", meta["lt"]) if "lt" in meta else None
+    if lo and hi:
+        return f"in {lo[0]}{show_value(lo[1])}, {show_value(hi[1])}{hi[0]}"
+    if lo:
+        return f"{'>=' if lo[0] == '[' else '>'} {show_value(lo[1])}"
+    if hi:
+        return f"{'<=' if hi[0] == ']' else '<'} {show_value(hi[1])}"
+    return ""
+
+
 def build_config(cls: type[T], values: Mapping[str, Any], *, prefix: str = "") -> T:
-    """Instantiate dataclass cls from a (possibly nested) mapping, coercing every value."""
-    fields = _fields(cls)
-    kwargs: dict[str, Any] = {}
+    """Instantiate dataclass cls from a (possibly nested) mapping, coercing and checking values."""
+    fields, inline = _fields(cls), _inline(cls)
+    owner = {k: name for name, keys in inline.items() for k in keys}
+    kwargs: dict[str, Any] = {name: {} for name in inline}
     for key, value in values.items():
         dotted = prefix + key
-        if key not in fields:
-            raise unknown("config key", dotted, _all_keys(cls, prefix))
-        _, tp = fields[key]
-        if dataclasses.is_dataclass(tp):
+        if key in inline:  # the inline field spelled out as a mapping
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{dotted} is a group; set its keys directly as key=value")
+            for k, v in value.items():
+                if k not in inline[key]:
+                    raise unknown("config key", prefix + k, all_keys(cls, prefix))
+                kwargs[key][k] = _inline_value(inline[key][k], v, prefix + k)
+        elif key in owner:
+            kwargs[owner[key]][key] = _inline_value(inline[owner[key]][key], value, dotted)
+        elif key not in fields:
+            raise unknown("config key", dotted, all_keys(cls, prefix))
+        elif dataclasses.is_dataclass(fields[key][1]):
             if not isinstance(value, Mapping):
                 raise ConfigError(f"{dotted} is a section; set its keys as {dotted}.<name>=value")
-            kwargs[key] = build_config(tp, value, prefix=dotted + ".")
+            kwargs[key] = build_config(fields[key][1], value, prefix=dotted + ".")
         else:
-            kwargs[key] = coerce(value, tp, dotted)
+            f, tp = fields[key]
+            kwargs[key] = check_value(coerce(value, tp, dotted), f.metadata, dotted)
     return cls(**kwargs)
+
+
+def _inline_value(key: Key, value: Any, dotted: str) -> Any:
+    return check_value(coerce(value, key.type, dotted), key.meta, dotted)
 
 
 def load_config(
     cls: type[T], overrides: Mapping[str, Any] | None = None, yaml_file: str | Path | None = None
 ) -> T:
     """Defaults of cls, then the yaml file (if any), then overrides (flat, dotted keys)."""
-    merged: dict[str, Any] = {}
-    if yaml_file:
-        path = Path(yaml_file)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' not found")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"config file '{path}' must hold a mapping of key: value")
-        merged = data
+    merged: dict[str, Any] = read_yaml(yaml_file) if yaml_file else {}
     _deep_update(merged, _nest(dict(overrides or {})))
     return build_config(cls, merged)
 
@@ -182,19 +313,63 @@ def _deep_update(base: dict[str, Any], new: Mapping[str, Any]) -> None:
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
-    """A plain dict (nested for sub-configs) of primitives, safe for yaml and checkpoints."""
+    """A plain dict (nested for sub-configs, inline keys at the top) of primitives, safe for yaml
+    and checkpoints; build_config reads it back."""
     out = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            value = to_dict(value)
-        elif isinstance(value, tuple):
-            value = list(value)
-        elif isinstance(value, Path):
-            value = str(value)
-        out[f.name] = value
+        if f.metadata.get("inline"):
+            out.update({k: _plain(v) for k, v in value.items()})
+            continue
+        out[f.name] = to_dict(value) if dataclasses.is_dataclass(value) else _plain(value)
     return out
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    from .writes import write_text
+
+    write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def show_value(value: Any) -> str:
+    """A value as a user would type it."""
+    if isinstance(value, list | tuple):
+        return ",".join(map(show_value, value)) if value else "[]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "''" if value == "" else str(value)
+
+
+def field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def help_rows(cls: type) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """(group title, [(key, default, one line)]) of cls for `yoloarena MODE help`: its own keys
+    first, then each inline group. A default shows as typed on the command line."""
+    own, groups = [], []
+    for name, (f, tp) in _fields(cls).items():
+        if f.metadata.get("inline"):
+            keys = f.metadata["inline"]()
+            rows = [(k, key.default, _line(key.meta)) for k, key in keys.items()]
+            groups.append((f.metadata.get("help", name), rows))
+        elif dataclasses.is_dataclass(tp):
+            for title, rows in help_rows(tp):
+                title = name if title == "arguments" else f"{name}: {title}"
+                groups.append((title, [(f"{name}.{k}", d, h) for k, d, h in rows]))
+        else:
+            own.append((name, show_value(field_default(f)), _line(f.metadata)))
+    return [("arguments", own), *groups]
+
+
+def _line(meta: Mapping[str, Any]) -> str:
+    text, rng = meta.get("help", ""), bounds(meta)
+    return f"{text} ({rng})" if rng and rng not in text else text

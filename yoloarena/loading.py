@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from .devices import select_device
 from .errors import WeightsError, YoloArenaError, unknown
 from .models.base import Model
 from .registry import build_model, get_entry, is_registered, list_models
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
     from .api import ArenaModel
 
 LOGGER = logging.getLogger("yoloarena")
+__all__ = ["load", "load_model", "load_weights", "not_found_error", "select_device"]
 _WEIGHT_SUFFIXES = (".pt", ".pth")
+STRUCTURE_SUFFIXES = (".yaml", ".yml", ".json")  # a searched backbone (structure file)
 
 
 def load(
@@ -29,12 +32,15 @@ def load(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    precision: str | None = None,
+    half: bool = False,
 ) -> ArenaModel:
     """The model, in eval mode, with predict/val/train/export (`ArenaModel`; `.model` is the
     network). Arguments: see load_model."""
     from .api import ArenaModel
 
-    return ArenaModel(load_model(model, num_classes=num_classes, device=device), str(model))
+    net = load_model(model, num_classes=num_classes, device=device, precision=precision, half=half)
+    return ArenaModel(net, str(model))
 
 
 def load_model(
@@ -42,21 +48,36 @@ def load_model(
     *,
     num_classes: int | None = None,
     device: str | torch.device = "cpu",
+    precision: str | None = None,
+    half: bool = False,
 ) -> Model:
     """The network (a Detector or a Classifier) in eval mode.
 
     model: a registered name ("yolov5n": random weights, with a warning), a weights file
-    (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), or an exported file
-    (.onnx, .torchscript, .engine, an OpenVINO folder), run by its own runtime. num_classes builds a
-    registered model with another class count. Nothing is ever downloaded.
+    (official YOLOv5 .pt, DAMO-YOLO .pth, or a yoloarena checkpoint), a structure file written by
+    `yoloarena search` (.yaml/.json: random weights, with a warning), or an exported file
+    (.onnx, .torchscript, .engine, .tflite, .mlpackage, an OpenVINO folder), run by its own
+    runtime. num_classes builds a registered model with another class count. precision (f32,
+    bf16, f16) or half=True (the CPU's 16-bit float) choose OpenVINO's inference precision.
+    Nothing is ever downloaded.
     """
     text = str(model)
     path = Path(text).expanduser()
     if path.exists() and _exported(path):
-        from .export.runtime import load_exported
+        from .export.runtime import backend_of, load_exported
 
-        return load_exported(path, select_device(device))
-    if path.is_file():
+        if half and not precision and backend_of(path) == "openvino":
+            precision = "half"
+        return load_exported(path, select_device(device), precision)
+    if precision:
+        raise YoloArenaError(
+            f"precision={precision} applies to exported OpenVINO files; for '{text}' use half=True"
+        )
+    if path.is_file() and path.suffix.lower() in STRUCTURE_SUFFIXES:
+        net = structure_model(path, num_classes)
+        LOGGER.warning("%s built with random weights (a structure file has none); train it with "
+                       "`yoloarena train model=%s data=...`", path, path)  # fmt: skip
+    elif path.is_file():
         net = load_weights(path)
         if num_classes is not None and num_classes != net.num_classes:
             raise WeightsError(
@@ -73,6 +94,15 @@ def load_model(
     else:
         raise not_found_error(text, path)
     return net.to(select_device(device)).eval()
+
+
+def structure_model(
+    path: str | Path, num_classes: int | None = None, names: dict | None = None
+) -> Model:
+    """A DAMO-YOLO detector on the backbone a structure file describes (`yoloarena search`
+    writes one), with the neck and head of a released model; random weights."""
+    kwargs = {"num_classes": num_classes} if num_classes else {}
+    return build_model("damoyolo-nas", structure=str(path), names=names, **kwargs)
 
 
 def _exported(path: Path) -> bool:
@@ -110,22 +140,3 @@ def load_weights(path: str | Path) -> Model:
     load_into(net, loaded.state_dict, str(path))
     net.weights_info = {"path": str(path), **loaded.info}
     return net
-
-
-def select_device(device: str | int | torch.device) -> torch.device:
-    """'cpu', 'cuda', '0', 'cuda:1', 'mps' -> torch.device, with a clear error if unavailable."""
-    if isinstance(device, torch.device):
-        return device
-    text = str(device).strip().lower() or "cpu"
-    if text.isdigit():
-        text = f"cuda:{text}"
-    if text.startswith("cuda") and not torch.cuda.is_available():
-        raise YoloArenaError(f"device={device} asked for CUDA, but no CUDA device is available")
-    if text == "mps" and not torch.backends.mps.is_available():
-        raise YoloArenaError(f"device={device} asked for MPS, which this machine does not have")
-    try:
-        return torch.device(text)
-    except RuntimeError:
-        raise YoloArenaError(
-            f"device={device} is not a device (use cpu, 0, cuda:0 or mps)"
-        ) from None

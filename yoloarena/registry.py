@@ -29,6 +29,7 @@ class ModelEntry:
     imgsz: int = 640
     published: dict[str, Any] = field(default_factory=dict)
     task: str = "detect"  # "detect", "segment" or "classify"
+    listed: bool = True  # False: buildable by name (checkpoints) but not in list_models()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -42,14 +43,17 @@ def register_model(
     family: str,
     imgsz: int = 640,
     published: dict[str, Any] | None = None,
+    listed: bool = True,
     task: str = "detect",
 ) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
-    """Decorator that registers a builder function under name."""
+    """Decorator that registers a builder function under name (listed=False: a builder that needs
+    arguments, e.g. a searched structure, kept out of list_models and the zoo)."""
 
     def decorator(fn: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _REGISTRY and _REGISTRY[name].builder is not fn:
             raise ValueError(f"model name '{name}' is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}), task)
+        entry = ModelEntry(name, fn, family, imgsz, dict(published or {}), task, listed)
+        _REGISTRY[name] = entry
         return fn
 
     return decorator
@@ -60,13 +64,20 @@ def _load_families() -> None:
         importlib.import_module(f"yoloarena.models.{family}")
 
 
+def families() -> tuple[str, ...]:
+    """The model families (each registered its models, presets and hyperparameter section)."""
+    _load_families()
+    return _FAMILIES
+
+
 def list_models(family: str | None = None, task: str | None = None) -> list[str]:
-    """Registered model names, optionally of one family and/or one task, in registration order."""
+    """Registered model names, optionally of one family and/or one task (detect, segment,
+    classify), in registration order."""
     _load_families()
     return [
         n
         for n, e in _REGISTRY.items()
-        if (family is None or e.family == family) and (task is None or e.task == task)
+        if e.listed and (family is None or e.family == family) and (task is None or e.task == task)
     ]
 
 
@@ -74,7 +85,7 @@ def get_entry(name: str) -> ModelEntry:
     """The registry entry for name; unknown names raise with close matches."""
     _load_families()
     if name not in _REGISTRY:
-        raise unknown("model", name, _REGISTRY, hint="run `yoloarena info` to list models")
+        raise unknown("model", name, list_models(), hint="run `yoloarena info` to list models")
     return _REGISTRY[name]
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from .archive import check_archive, check_loaded
 from .errors import WeightsError
 
 
@@ -133,14 +134,35 @@ def _restricted_pickle_module(source: str) -> types.ModuleType:
 
 
 def safe_load(path: str | Path) -> Any:
-    """Load a torch checkpoint: weights_only when possible, else the restricted unpickler."""
+    """Load a torch checkpoint: weights_only when possible, else the restricted unpickler.
+
+    The file is checked before torch reads it and the result after (archive.py): a file that
+    would inflate far beyond its size, or hold an absurd object graph, is refused."""
     path = Path(path)
+    budget = check_archive(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        pass  # pickles classes: fall through to the allow-listed unpickler
+        obj = _load_restricted(path)  # pickles classes: the allow-listed unpickler
     except Exception as e:  # not a torch file, truncated, corrupt
         raise WeightsError(f"cannot read weights file '{path}': {e}".split("\n")[0]) from None
+    check_loaded(obj, path, budget)
+    return obj
+
+
+def load_plain(path: str | Path, mmap: bool = False) -> Any:
+    """torch.load(weights_only=True) of our own files, with the same checks as safe_load."""
+    path = Path(path)
+    budget = check_archive(path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except Exception as e:
+        raise WeightsError(f"cannot read checkpoint '{path}': {str(e).splitlines()[0]}") from None
+    check_loaded(obj, path, budget)
+    return obj
+
+
+def _load_restricted(path: Path) -> Any:
     try:
         return torch.load(
             path,

@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -16,17 +15,23 @@ from .ops.boxes import xyxy_to_cxcywh, xyxy_to_ltwh
 from .ops.letterbox import LetterboxInfo
 from .plotting import draw_detections
 from .probs import Probs, draw_probs
+from .writes import append_text, write_image
 
 __all__ = ["BatchTargets", "LetterboxInfo", "Results", "Targets"]
 
 
 @dataclass
 class Targets:
-    """Ground truth of one image: xyxy pixel boxes, class labels, and crowd (ignore) flags."""
+    """Ground truth of one image: xyxy pixel boxes, class labels, and crowd (ignore) flags.
+
+    segments (segmentation datasets): one polygon per box, [K_i, 2] float32 pixel xy; a crowd
+    box has an empty [0, 2] polygon.
+    """
 
     boxes: np.ndarray  # [N, 4] float32, xyxy pixels
     labels: np.ndarray  # [N] int64
     crowd: np.ndarray | None = None  # [N] bool: COCO iscrowd, ignored by the evaluator
+    segments: list[np.ndarray] | None = None  # [N] polygons [K_i, 2] float32 pixel xy
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -38,19 +43,30 @@ class Targets:
 
 @dataclass
 class BatchTargets:
-    """Ground truth of a training batch: one row per box, boxes xyxy in input-tensor pixels."""
+    """Ground truth of a training batch: one row per box, boxes xyxy in input-tensor pixels.
+
+    Segmentation batches also carry masks at the mask resolution (input size / mask ratio):
+    overlap=True (the official default): [B, h, w], one map per image whose pixel value k > 0
+    means the image's k-th row (rows of an image are ordered largest mask first, so a smaller
+    mask wins where masks overlap); overlap=False: [M, h, w] 0/1, one mask per row.
+    """
 
     batch_index: torch.Tensor  # [M] int64: which image of the batch
     labels: torch.Tensor  # [M] int64
     boxes: torch.Tensor  # [M, 4] float32 xyxy pixels of the network input
     image_size: tuple[int, int]  # (h, w) of the input tensor
+    masks: torch.Tensor | None = None  # [B, h, w] (overlap) or [M, h, w]
+    overlap: bool = True
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def to(self, device: torch.device | str) -> BatchTargets:
-        return BatchTargets(self.batch_index.to(device), self.labels.to(device),
-                            self.boxes.to(device), self.image_size)  # fmt: skip
+        masks = None if self.masks is None else self.masks.to(device)
+        return BatchTargets(
+            self.batch_index.to(device), self.labels.to(device), self.boxes.to(device),
+            self.image_size, masks, self.overlap,
+        )  # fmt: skip
 
     def normalized_rows(self) -> torch.Tensor:
         """[M, 6] rows (image, class, cx, cy, w, h), coordinates divided by the input size."""
@@ -156,33 +172,26 @@ class Results:
         return draw_detections(base, self.boxes.numpy(), self.labels.numpy(), texts, line_width)
 
     def save(self, path: str | Path, **plot_kwargs) -> Path:
-        """Write the annotated image to path (format from the suffix)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            ok = cv2.imwrite(str(path), self.plot(**plot_kwargs))
-        except cv2.error:
-            ok = False
-        if not ok:
-            raise OSError(f"could not write image '{path}' (check the suffix and folder)")
-        return path
+        """Write the annotated image to path (format from the suffix); WriteError on failure."""
+        return write_image(path, self.plot(**plot_kwargs))
+
+    def txt_rows(self, conf: bool = False) -> str:
+        """YOLO label rows 'class cx cy w h [conf]' (normalised), one line per detection; for a
+        classifier its top 5 as upstream's 'confidence name' rows."""
+        if self.probs is not None:
+            return "\n".join(self.probs.lines()) + "\n"
+        h, w = self.orig_shape
+        cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
+        lines = []
+        for box, (_, s, c) in zip(cxcywh.tolist(), self.rows(), strict=True):
+            row = [c, *box, s] if conf else [c, *box]
+            lines.append(" ".join(f"{v:.6g}" for v in row) + "\n")
+        return "".join(lines)
 
     def save_txt(self, path: str | Path, conf: bool = False) -> Path:
         """Append YOLO label rows 'class cx cy w h [conf]' (normalised) to path; for a classifier
         the top 5 as 'confidence name' rows."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if self.probs is not None:
-            with path.open("a") as f:
-                f.write("\n".join(self.probs.lines()) + "\n")
-            return path
-        h, w = self.orig_shape
-        cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
-        with path.open("a") as f:
-            for box, (_, s, c) in zip(cxcywh.tolist(), self.rows(), strict=True):
-                row = [c, *box, s] if conf else [c, *box]
-                f.write(" ".join(f"{v:.6g}" for v in row) + "\n")
-        return path
+        return append_text(path, self.txt_rows(conf))
 
     def save_crop(self, save_dir: str | Path, file_name: str | None = None) -> list[Path]:
         """Write each detection's crop to save_dir/<class name>/<file_name>.jpg."""
@@ -198,9 +207,7 @@ class Results:
                 continue
             n = per_class[c] = per_class.get(c, -1) + 1
             out = Path(save_dir) / self.name_of(c) / (f"{stem}_{n}.jpg" if n else f"{stem}.jpg")
-            out.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(out), crop)
-            written.append(out)
+            written.append(write_image(out, crop))
         return written
 
     def rows(self) -> list[tuple[list[float], float, int]]:

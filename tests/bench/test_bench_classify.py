@@ -60,4 +60,4 @@ def test_benchmark_scores_classifier_weights(tmp_path) -> None:
     assert rows[0]["metrics"]["top1"] >= 0 and rows[0]["metrics"]["top5"] == 1.0
     assert rows[1]["metrics"] is None  # a registered name has random weights: no accuracy
     md = (out / "results.md").read_text()
-    assert "| top-1 | top-5 |" in md and "ImageNet" in md  # published top-1 of resnet18
+    assert "| torch top-1 |" in md and "ImageNet" in md  # published top-1 of resnet18

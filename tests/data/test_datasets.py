@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -57,17 +56,23 @@ def test_loading_keeps_exactly_the_good_images_and_boxes(bad) -> None:
     assert img.shape == (80, 80, 3)
 
 
-def test_scan_cache_is_reused_and_invalidated(bad) -> None:
+def test_scan_cache_is_reused_and_invalidated(bad, monkeypatch) -> None:
+    from yoloarena.data import load as load_mod
+
+    scanned = []
+    real = load_mod.scan_yolo_image
+    monkeypatch.setattr(load_mod, "scan_yolo_image", lambda *a: scanned.append(a) or real(*a))
     first = load_dataset(bad["yaml"], "train")
-    t0 = time.perf_counter()
+    assert len(scanned) == 13  # every image opened once
     second = load_dataset(bad["yaml"], "train")
     assert second.report.from_cache and not first.report.from_cache
-    assert time.perf_counter() - t0 < 1.0
+    assert len(scanned) == 13  # the cache was hit: no image opened again
     assert second.files == first.files and np.array_equal(second.boxes, first.boxes)
     assert sorted(map(str, second.report.problems)) == sorted(map(str, first.report.problems))
     label = bad["yaml"].parent / "labels" / "train" / "good.txt"
     label.write_text("0 0.5 0.5 0.2 0.4\n")
     third = load_dataset(bad["yaml"], "train")
+    assert len(scanned) == 26  # a changed label file: the split is scanned again
     assert not third.report.from_cache and third.report.instances == first.report.instances - 1
 
 
@@ -98,7 +103,7 @@ def test_coco_json_problems_and_split_mismatch(tmp_path) -> None:
     cats = [{"id": 1, "name": "person"}, {"id": 3, "name": "tie"}]
     gt = {
         "images": [{"id": 1, "file_name": "a.jpg", "width": 1280, "height": 720},
-                   {"id": 1, "file_name": "dup.jpg", "width": 1, "height": 1},
+                   {"id": 1, "file_name": "a.jpg", "width": 1, "height": 1},  # listed twice
                    {"id": 2, "file_name": "b.jpg", "width": 640, "height": 360}],
         "annotations": [
             {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 10, 100, 200], "iscrowd": 0},
@@ -152,7 +157,7 @@ def test_check_cli(bad, tmp_path, capsys) -> None:
     assert main(["check", f"data={bad['yaml']}", f"project={tmp_path}", "name=c"]) == 0
     err = capsys.readouterr().err
     assert "train: 9 images (2 backgrounds, 4 dropped), 10 instances" in err
-    report = json.loads((tmp_path / "check" / "c" / "report.json").read_text())
+    report = json.loads((tmp_path / "c" / "report.json").read_text())
     assert len(report) == 2 and report[0]["images"] == 9
 
 

@@ -128,8 +128,8 @@ def test_torchrun_trains_and_only_rank0_writes(tmp_path) -> None:
             "workers=0", "plots=False", f"project={tmp_path}", "name=ddp"]  # fmt: skip
     proc = torchrun("ok", args, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run = tmp_path / "train" / "ddp"
-    assert sorted(p.name for p in (tmp_path / "train").iterdir()) == ["ddp"]  # one run folder
+    run = tmp_path / "ddp"
+    assert sorted(p.name for p in tmp_path.iterdir() if (p / "weights").is_dir()) == ["ddp"]
     with (run / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [r["epoch"] for r in rows] == ["1", "2"]  # one line per epoch, not one per rank
@@ -149,6 +149,7 @@ def test_a_failing_rank_ends_the_job(tmp_path) -> None:
 
 
 def test_device_list_launches_torchrun() -> None:
-    cmd = ddp.torchrun_command(["model=yolov5n", "device=0,1", "epochs=3"], ["0", "1"])
+    cmd = ddp.torchrun_command(["model=yolov5n", "device=0,1", "epochs=3"], [0, 1])
     assert cmd[1:4] == ["-m", "torch.distributed.run", "--nproc_per_node=2"]
-    assert cmd[-4:] == ["yoloarena", "train", "model=yolov5n", "epochs=3"]
+    # every process asks for cuda and takes its local rank's GPU (CUDA_VISIBLE_DEVICES=0,1)
+    assert cmd[-5:] == ["yoloarena", "train", "model=yolov5n", "epochs=3", "device=cuda"]

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import time
+import os
 
 import pytest
-from conftest import _coco128, shared_path
-from training import last_row, shapes_dataset
+import torch
+from conftest import _coco128, require, shared_path
+from training import epochs_logged, last_row, shapes_dataset
 
 import yoloarena
 from yoloarena.data.synthetic import SynthSpec, make_synthetic
 from yoloarena.engine.checkpoint import load_checkpoint
-from yoloarena.engine.train_job import TrainConfig, run_train
+from yoloarena.engine.train_job import TrainConfig, latest_unfinished, run_train
 from yoloarena.engine.trainer import TrainingDiverged
-from yoloarena.errors import UnknownNameError
+from yoloarena.errors import UnknownNameError, YoloArenaError
 
 # A short from-scratch recipe for a tiny dataset: step every batch, AdamW, lighter augmentation.
 SHORT_RECIPE = {"optimizer": "AdamW", "lr0": 0.003, "nbs": 8, "warmup_epochs": 1.0,
@@ -25,12 +26,9 @@ def test_yolov5n_learns_shapes_from_scratch(tmp_path) -> None:
     """Measured: AP50 0.78 after 40 epochs (2.5 min on 2 cores); the floor is 0.5."""
     cfg = TrainConfig(model="yolov5n", data=str(shapes_dataset()), epochs=40, imgsz=160, batch=8,
                       workers=2, project=str(tmp_path), name="learn", plots=True)  # fmt: skip
-    t0 = time.perf_counter()
     run = run_train(cfg, SHORT_RECIPE)
-    minutes = (time.perf_counter() - t0) / 60
     row = last_row(run)
     assert float(row["metrics/AP50"]) >= 0.5, row
-    assert minutes < 6, f"took {minutes:.1f} min"
     for name in (
         "args.yaml",
         "hyp.yaml",
@@ -91,23 +89,21 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
                       project=str(tmp_path), name="nan", plots=False)  # fmt: skip
     with pytest.raises(TrainingDiverged, match="loss is nan at epoch 2, batch 1"):
         run_train(cfg)
-    ckpt = load_checkpoint(tmp_path / "train" / "nan" / "weights" / "last.pt")
+    ckpt = load_checkpoint(tmp_path / "nan" / "weights" / "last.pt")
     assert ckpt["train"]["epoch"] == 0 and not ckpt["train"]["finished"]
 
 
 def test_unknown_train_argument_suggests() -> None:
     from yoloarena.engine.train_job import parse_train_args
 
-    with pytest.raises(
-        UnknownNameError, match=r"unknown train argument 'lr'; did you mean .*'lr0'"
-    ):
+    with pytest.raises(UnknownNameError, match=r"unknown config key 'lr'; did you mean .*'lr0'"):
         parse_train_args({"lr": "0.1"})
-    cfg, hyp = parse_train_args({"epochs": "5", "mosaic": "0.5", "model": "yolov5s"})
-    assert cfg.epochs == 5 and cfg.model == "yolov5s" and hyp == {"mosaic": "0.5"}
+    cfg = parse_train_args({"epochs": "5", "mosaic": "0.5", "model": "yolov5s"})
+    assert cfg.epochs == 5 and cfg.model == "yolov5s" and cfg.hyp_overrides == {"mosaic": 0.5}
 
 
 def test_tensorboard_logs_every_epoch(tmp_path) -> None:
-    pytest.importorskip("tensorboard", reason="the [log] extra (tensorboard) is not installed")
+    require("tensorboard", "the [log] extra (tensorboard) is not installed")
     data = make_synthetic(tmp_path / "d", SynthSpec(n_train=8, n_val=4, imgsz=64, classes=2))
     cfg = TrainConfig(model="damoyolo-ns", data=str(data), epochs=2, imgsz=64, batch=4, workers=0,
                       project=str(tmp_path), name="tb", plots=False, tensorboard=True)  # fmt: skip
@@ -117,3 +113,35 @@ def test_tensorboard_logs_every_epoch(tmp_path) -> None:
     events = EventAccumulator(str(run)).Reload()
     assert [e.step for e in events.Scalars("train/qfl")] == [1, 2]
     assert "metrics/AP50" in events.Tags()["scalars"]
+
+
+def test_without_val_best_is_last_and_no_early_stop(tmp_path) -> None:
+    data = make_synthetic(tmp_path / "d", SynthSpec(n_train=8, n_val=4, imgsz=64, classes=2))
+    cfg = TrainConfig(model="yolov5n", data=str(data), epochs=3, imgsz=64, batch=4, workers=0,
+                      project=str(tmp_path), name="noval", plots=False, val=False,
+                      patience=1)  # fmt: skip
+    run = run_train(cfg)
+    best, last = (load_checkpoint(run / "weights" / f"{n}.pt") for n in ("best", "last"))
+    assert last["train"]["epoch"] == 2 and last["train"]["finished"]  # patience=1 ignored
+    assert best["train"]["epoch"] == 2
+    assert all(torch.equal(best["state_dict"][k], v) for k, v in last["state_dict"].items())
+    assert epochs_logged(run) == [1, 2, 3]
+
+
+def _fake_run(project, name: str, finished: bool, mtime: int) -> None:
+    path = project / name / "weights" / "last.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"format": "yoloarena", "train": {"finished": finished}}, path)
+    os.utime(path, (mtime, mtime))
+
+
+def test_resume_true_picks_the_newest_unfinished_run(tmp_path) -> None:
+    _fake_run(tmp_path, "old-unfinished", False, 1_000)
+    _fake_run(tmp_path, "unfinished", False, 2_000)
+    _fake_run(tmp_path, "newest-finished", True, 3_000)
+    found = latest_unfinished(tmp_path)
+    assert found == tmp_path / "unfinished" / "weights" / "last.pt"
+    found.unlink()
+    (tmp_path / "old-unfinished" / "weights" / "last.pt").unlink()
+    with pytest.raises(YoloArenaError, match=r"no unfinished run .*newest-finished.* epochs=N"):
+        latest_unfinished(tmp_path)

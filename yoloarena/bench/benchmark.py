@@ -1,24 +1,29 @@
-"""`yoloarena benchmark`: params, GFLOPs and latency per backend for several models, plus mAP
-when a dataset and weights are given; published figures in their own, labelled columns.
+"""`yoloarena benchmark`: params, GFLOPs and latency per backend for several models, plus AP
+per backend when a dataset and weights are given (each backend's exported file is run through
+val: INT8 and bf16 accuracy is measured, never assumed); published figures in their own,
+labelled columns. Results go to runs/benchmark/<name>/ (project=X name=Y: X/Y).
 
     yoloarena benchmark models=yolov5n,yolov5s,damoyolo-t imgsz=640 backends=torch,onnx,openvino
-    yoloarena benchmark models=yolov5n.pt,best.pt data=data.yaml      # with mAP on your data
+    yoloarena benchmark models=yolov5n.pt data=coco128.yaml \
+        backends=torch,onnx,onnx-int8,openvino,openvino-bf16,openvino-int8
 """
 
 from __future__ import annotations
 
 import csv
-import json
+import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..config import save_yaml, to_dict
+from ..config import param, save_yaml, to_dict
+from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol
 from ..registry import get_entry, is_registered, list_models
+from ..writes import write_json, write_text
 from .environment import describe, environment
 from .latency import measure, parse_backends
 from .stats import count_flops, count_params
@@ -31,19 +36,28 @@ PINNED = EvalProtocol(conf=0.001, iou=0.65, max_det=300, multi_label=True, rect=
 
 @dataclass
 class BenchmarkConfig:
-    models: list[str] = field(default_factory=lambda: ["yolov5n", "damoyolo-t"])  # or "all"
-    imgsz: int = 640
-    backends: str = "torch,onnx,openvino"
-    device: str = "cpu"
-    runs: int = 20
-    warmup: int = 3
-    data: str = ""  # a dataset: mAP of the models given as weights files
-    split: str = "val"
-    batch: int = 16
-    source: str = ""  # images for the end-to-end timing (default: generated scenes)
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    """Arguments of `yoloarena benchmark`."""
+
+    models: list[str] = param(
+        factory=lambda: ["yolov5n", "damoyolo-t"],
+        help="registered names or weights files ('all': every model)",
+    )
+    imgsz: int = param(640, "input size (square)", gt=0)
+    backends: str = param(
+        "torch,onnx,openvino",
+        "backends to time: torch, onnx, onnx-int8, openvino, openvino-bf16, openvino-int8, "
+        "tflite, tflite-int8",
+    )
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    runs: int = param(20, "timed runs per backend", ge=1)
+    warmup: int = param(3, "untimed runs first", ge=0)
+    data: str = param("", "dataset: AP per backend of weights files; calibrates INT8 backends")
+    split: str = param("val", "dataset split for mAP")
+    batch: int = param(16, "batch size for mAP", ge=1)
+    source: str = param("", "images for the end-to-end timing ('': generated scenes)")
+    project: str = param("", "run folder parent ('': runs/benchmark); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def resolve_models(models: list[str]) -> list[str]:
@@ -86,8 +100,11 @@ def model_row(
     cfg: BenchmarkConfig,
     images: list[np.ndarray],
     metrics: dict | None = None,
+    dataset=None,
 ) -> dict:
-    """Everything measured about one model (its latency is measured here)."""
+    """Everything measured about one model (its latency is measured here, and with a dataset
+    the AP of every backend, from its exported file; `metrics` is then the PyTorch one's, or
+    the first backend's)."""
     weights = getattr(model, "weights_info", {}).get("path")
     model.deploy()
     row = {
@@ -100,11 +117,26 @@ def model_row(
         "gflops": count_flops(model, cfg.imgsz) / 1e9,
         "latency": {},
         "metrics": metrics,
+        "backend_metrics": {},
         "published": published_of(model),
     }
     backends = parse_backends(cfg.backends)
-    for lat in measure(model, backends, cfg.imgsz, images, cfg.runs, cfg.warmup, cfg.device):
+    evaluate = None
+    if dataset is not None:
+
+        def evaluate(backend: str, net: Detector) -> dict:
+            LOGGER.info("  val %s on %s", backend, cfg.data)
+            return _val(net, dataset, cfg)
+
+    lats, scores = measure(model, backends, cfg.imgsz, images, cfg.runs, cfg.warmup,
+                           cfg.device, cfg.data or None, evaluate)  # fmt: skip
+    for lat in lats:
         row["latency"][lat.backend] = lat.to_dict()
+        if lat.backend in scores:
+            row["backend_metrics"][lat.backend] = {**scores[lat.backend],
+                                                   "precision": lat.precision}  # fmt: skip
+    if scores and row["metrics"] is None:
+        row["metrics"] = scores.get("torch") or next(iter(scores.values()))
     return row
 
 
@@ -126,12 +158,10 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
     for spec in specs:
         LOGGER.info("benchmark: %s", spec)
         model = load_model(spec, device=cfg.device)
-        metrics = None
-        if dataset is not None and not is_registered(spec):  # mAP needs trained weights
-            metrics = _val(model, dataset, cfg)
-        elif dataset is not None:
+        scored = dataset if dataset is not None and not is_registered(spec) else None
+        if dataset is not None and scored is None:  # AP needs trained weights
             LOGGER.info("  no AP for %s: a registered name has random weights; give a file", spec)
-        rows.append(model_row(spec, model, cfg, images, metrics))
+        rows.append(model_row(spec, model, cfg, images, None, scored))
     out = run_dir(cfg.project, "benchmark", cfg.name, cfg.exist_ok)
     write_results(out, cfg, rows, environment(cfg.device))
     LOGGER.info("results saved to %s", out)
@@ -147,7 +177,8 @@ def _val(model: Detector, dataset, cfg: BenchmarkConfig) -> dict:
         return classify_metrics(model, dataset, cfg.imgsz, cfg.batch)
 
     result = validate(model.deploy(), dataset, cfg.imgsz, cfg.batch, PINNED)
-    return {**result.metrics.stats, "protocol": result.protocol}
+    return {**result.metrics.stats, "protocol": result.protocol,
+            "file": getattr(model, "source", "") or "PyTorch"}  # fmt: skip
 
 
 def write_results(out: Path, cfg, rows: list[dict], env: dict) -> None:
@@ -156,15 +187,17 @@ def write_results(out: Path, cfg, rows: list[dict], env: dict) -> None:
 
     save_yaml(cfg, out / "args.yaml")
     payload = {"environment": env, "args": to_dict(cfg), "models": rows}
-    (out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
-    with (out / "results.csv").open("w", newline="") as f:
-        flat = [flat_row(r) for r in rows]
-        writer = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in flat for k in r)))
-        writer.writeheader()
-        writer.writerows(flat)
+    write_json(out / "results.json", payload, indent=1, default=float)
+    flat = [flat_row(r) for r in rows]
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(dict.fromkeys(k for r in flat for k in r)))
+    writer.writeheader()
+    writer.writerows(flat)
+    write_text(out / "results.csv", table.getvalue())
     chart = plot_tradeoff(rows, out / "tradeoff.png")
-    (out / "results.md").write_text(results_markdown(rows, describe(env), chart.name))
-    print((out / "results.md").read_text())
+    md = results_markdown(rows, describe(env), chart.name)
+    write_text(out / "results.md", md)
+    print(md)
 
 
 def flat_row(row: dict) -> dict:
@@ -175,6 +208,10 @@ def flat_row(row: dict) -> dict:
             flat[f"{b}_{k}"] = round(lat[k], 2)
     for k in ("top1", "top5") if "top1" in (row.get("metrics") or {}) else ("AP", "AP50"):
         flat[k] = round(row["metrics"][k], 4) if row.get("metrics") else ""
+    for b, m in (row.get("backend_metrics") or {}).items():
+        for k in ("top1", "top5") if "top1" in m else ("AP", "AP50"):
+            flat[f"{b}_{k}"] = round(m[k], 4)
+        flat[f"{b}_precision"] = m["precision"]
     pub = row.get("published") or {}
     flat["published_map50_95"] = pub.get("map50_95", "")
     return flat

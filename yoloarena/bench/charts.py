@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
-from ..eval.plots import save_figure
+from ..eval.plots import save_figure, subplots
 
 FAMILY_STYLE = {"yolov5": ("tab:blue", "o"), "damoyolo": ("tab:orange", "s")}
 FAMILY_LABEL = {"yolov5": "YOLOv5", "damoyolo": "DAMO-YOLO"}
@@ -57,7 +53,7 @@ def pareto(points: list[tuple[float, float]]) -> list[int]:
 def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
     backend = latency_backend(rows)
     ylabel, ys = accuracy(rows)
-    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=120)
+    fig, ax = subplots(figsize=(7.5, 5), dpi=120)
     pts, idx = [], []
     for i, (r, y) in enumerate(zip(rows, ys, strict=True)):
         if backend and y is not None:
@@ -93,7 +89,7 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
 
 def plot_pr_curves(curves: dict[str, np.ndarray], path: str | Path) -> Path:
     """Class-mean precision vs recall at IoU 0.5, one line per model."""
-    fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    fig, ax = subplots(figsize=(7, 5), dpi=120)
     recall = np.linspace(0, 1, 101)
     for name, curve in curves.items():
         c = np.asarray(curve, dtype=float)

@@ -30,7 +30,8 @@ def classify_metrics(model, dataset, imgsz: int, batch: int, workers: int = 2) -
     if model.task != "classify" or getattr(dataset, "task", "") != "classify":
         raise ValueError(f"{model.model_name} ({model.task}) cannot be scored on this dataset")
     result = validate_classifier(model.deploy(), dataset, imgsz, batch, workers=workers)
-    return {**result.metrics.stats, "protocol": result.protocol}
+    return {**result.metrics.stats, "protocol": result.protocol,
+            "file": getattr(model, "source", "") or "PyTorch"}  # fmt: skip
 
 
 def evaluate_classifier(spec, key, weights, train_dir, cfg, settings, folder: Path) -> dict:

@@ -17,15 +17,17 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..config import save_yaml, to_dict
+from ..config import param, save_yaml, to_dict
+from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..registry import is_registered
+from ..writes import write_image, write_json
 from .benchmark import PINNED, BenchmarkConfig, model_row, timing_images
 from .environment import environment
 
@@ -34,20 +36,26 @@ LOGGER = logging.getLogger("yoloarena")
 
 @dataclass
 class CompareConfig:
-    data: str = ""  # "" -> the built-in synthetic shapes dataset (generated once)
-    models: list[str] = field(default_factory=lambda: ["yolov5n", "damoyolo-ns"])
-    epochs: int | None = None  # None: 30 on the built-in data, 100 otherwise
-    imgsz: int | None = None  # None: 160 on the built-in data, 640 otherwise
-    batch: int | None = None  # None: 8 on the built-in data, 16 otherwise
-    hyp: str = ""  # "" -> each family's recipe (its `short` variant on the built-in data)
-    backends: str = "torch,onnx"
-    runs: int = 20
-    device: str = "cpu"
-    workers: int = 2
-    samples: int = 4  # val images shown with every model's predictions
-    project: str = "runs"
-    name: str = "exp"
-    fresh: bool = False  # start over instead of continuing a previous compare of this name
+    """Arguments of `yoloarena compare`."""
+
+    data: str = param("", "dataset .yaml or COCO .json ('': the built-in synthetic shapes)")
+    models: list[str] = param(factory=lambda: ["yolov5n", "damoyolo-ns"],
+                              help="registered names (trained here) or weights files")  # fmt: skip
+    epochs: int | None = param(None, "training epochs (None: 30 on the built-in data, else 100)",
+                               ge=1)  # fmt: skip
+    imgsz: int | None = param(None, "image size (None: 160 on the built-in data, else 640)", gt=0)
+    batch: int | None = param(None, "training batch (None: 8 on the built-in data, else 16)", ge=1)
+    hyp: str = param("", "preset for every model ('': each family's recipe; `short` on the "
+                     "built-in data)")  # fmt: skip
+    backends: str = param("torch,onnx", "backends to time: torch, onnx, openvino")
+    runs: int = param(20, "timed runs per backend", ge=1)
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    workers: int = param(2, "data-loading worker processes", ge=0)
+    samples: int = param(4, "val images shown with every model's predictions", ge=0)
+    project: str = param("", "run folder parent ('': runs/compare); the report goes to "
+                         "project/name")  # fmt: skip
+    name: str = param("exp", "run folder name (kept: a rerun continues it)")
+    fresh: bool = param(False, "start over instead of continuing a previous compare of this name")
 
 
 @dataclass
@@ -65,13 +73,19 @@ class Settings:
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
+    def train_key(self) -> str:
+        """What a training run depends on (not the backends or the protocol)."""
+        keep = {k: getattr(self, k) for k in ("data", "epochs", "imgsz", "batch", "hyp")}
+        return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
-def builtin_data(project: Path) -> Path:
-    """The built-in dataset: 200 train / 50 val images of 3 shape classes at 160 (deterministic)."""
+
+def builtin_data(out: Path) -> Path:
+    """The built-in dataset, in the compare folder: 200 train / 50 val images of 3 shape classes
+    at 160 (deterministic)."""
     from ..data.synthetic import SynthSpec, make_synthetic
 
     spec = SynthSpec(n_train=200, n_val=50, imgsz=160, classes=3, seed=0)
-    folder = project / "data" / "shapes-160"
+    folder = out / "data" / "shapes-160"
     yaml_path = folder / "data.yaml"
     if not yaml_path.is_file():
         LOGGER.info("generating the built-in synthetic dataset in %s", folder)
@@ -113,13 +127,14 @@ def model_key(spec: str) -> str:
 
 
 def run_compare(cfg: CompareConfig) -> Path:
+    from ..engine.runs import project_dir
     from .report import write_report
 
-    out = Path(cfg.project) / "compare" / cfg.name
+    out = project_dir(cfg.project, "compare") / (cfg.name or "exp")
     if cfg.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = cfg.data or str(builtin_data(Path(cfg.project)))
+    data = cfg.data or str(builtin_data(out))
     settings = settings_of(cfg, data)
     save_yaml(cfg, out / "args.yaml")
     if settings.protocol.get("task") == "classify":
@@ -153,33 +168,40 @@ def compare_one(spec: str, cfg: CompareConfig, settings: Settings, out: Path) ->
     weights, train_dir = _weights(spec, cfg, settings, out)
     result = _evaluate(spec, key, weights, train_dir, cfg, settings, folder)
     tmp = done.with_name("result.json.tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=float))
+    write_json(tmp, result, indent=1, default=float)
     os.replace(tmp, done)  # a model counts as done only once its whole result is written
     return result
 
 
-def _weights(spec: str, cfg: CompareConfig, settings: Settings, project: Path):
-    """The weights to evaluate: a given file, or the best.pt of a (resumed) training run."""
-    if not is_registered(spec):
+def _weights(spec: str, cfg: CompareConfig, settings: Settings, out: Path):
+    """The weights to evaluate: a given file, or the best.pt of a (resumed) training run in
+    out/train/<model> of a registered model or of a structure file (`yoloarena search`)."""
+    from ..loading import STRUCTURE_SUFFIXES
+
+    if not is_registered(spec) and Path(spec).suffix.lower() not in STRUCTURE_SUFFIXES:
         if not Path(spec).is_file():
             raise YoloArenaError(f"models: '{spec}' is neither a registered model nor a file")
         return spec, None
     from ..engine.train_job import TrainConfig, run_train
 
-    run = project / "train" / model_key(spec)
+    run = out / "train" / model_key(spec)
     best, last = run / "weights" / "best.pt", run / "weights" / "last.pt"
+    marker = run / "compare_settings.txt"  # a training is reused only for the same settings
+    if run.exists() and (not marker.is_file() or marker.read_text() != settings.train_key()):
+        shutil.rmtree(run)
     if best.is_file() and _finished(run, settings.epochs):
         LOGGER.info("compare: %s already trained (%s)", spec, run)
         return str(best), run
     train = TrainConfig(model=spec, data=settings.data, epochs=settings.epochs,
                         imgsz=settings.imgsz, batch=settings.batch, device=cfg.device,
-                        workers=cfg.workers, hyp=settings.hyp, project=str(project),
+                        workers=cfg.workers, hyp=settings.hyp, project=str(run.parent),
                         name=model_key(spec), exist_ok=True, plots=True)  # fmt: skip
     if last.is_file():
         LOGGER.info("compare: continuing the interrupted training of %s", spec)
         train.resume = str(last)
-    elif run.exists():
-        shutil.rmtree(run)
+    else:
+        run.mkdir(parents=True, exist_ok=True)
+        marker.write_text(settings.train_key())
     run_dir = run_train(train)
     return str(run_dir / "weights" / "best.pt"), run_dir
 
@@ -252,14 +274,12 @@ def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
         big = cv2.resize(img, None, fx=k_up, fy=k_up) if k_up > 1 else img
         drawn = draw_detections(big, res.boxes.numpy() * k_up, res.labels.numpy(), texts)
         path = folder / "samples" / f"{i:05d}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(path), drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        write_image(path, drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])
         gt = folder.parent.parent / "ground_truth" / f"{i:05d}.jpg"
         if not gt.is_file():  # the same for every model: drawn once
             t = dataset.targets(i)
             names = [dataset.names[int(c)] for c in t.labels]
-            gt.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(gt), draw_detections(big, t.boxes * k_up, t.labels, names))
+            write_image(gt, draw_detections(big, t.boxes * k_up, t.labels, names))
         out.append({"index": i, "file": dataset.files[i], "image": str(path),
                     "ground_truth": str(gt), "detections": len(res.scores)})  # fmt: skip
     return out

@@ -50,14 +50,39 @@ def environment(device: str = "cpu") -> dict:
         "python": platform.python_version(),
         "yoloarena": __version__,
     }
-    for pkg in ("torch", "torchvision", "onnxruntime", "openvino", "numpy", "opencv-python"):
+    for pkg in ("torch", "torchvision", "onnxruntime", "openvino", "numpy"):
         env[pkg] = _version(pkg)
+    env["opencv"] = opencv_package()
     return env
+
+
+OPENCV_PACKAGES = (  # the four wheels that provide cv2 (PyPI names)
+    "opencv-python",
+    "opencv-python-headless",
+    "opencv-contrib-python",
+    "opencv-contrib-python-headless",
+)
+
+
+def opencv_package() -> str | None:
+    """'<wheel> <version>' of the installed OpenCV (e.g. 'opencv-python-headless 4.10.0.84'),
+    several joined by ', ' when more than one is installed (they overwrite each other's cv2);
+    'cv2 <version> (no pip package)' for a build from source; None without OpenCV."""
+    found = [f"{p} {v}" for p in OPENCV_PACKAGES if (v := _version(p))]
+    if found:
+        return ", ".join(found)
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return f"cv2 {cv2.__version__} (no pip package)"
 
 
 def describe(env: dict) -> str:
     """One line for reports."""
     libs = ", ".join(f"{k} {env[k]}" for k in ("torch", "onnxruntime", "openvino") if env.get(k))
+    if env.get("opencv"):
+        libs += f", {env['opencv']}"
     gpu = f", GPU {env['gpu']}" if env.get("gpu") else ""
     return (f"{env['cpu']} ({env['logical_cores']} logical cores, {env['torch_threads']} torch "
             f"threads){gpu}; {libs}; python {env['python']}; {env['date']}")  # fmt: skip

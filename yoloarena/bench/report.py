@@ -8,6 +8,7 @@ import html
 import re
 from pathlib import Path
 
+from ..writes import write_text
 from .charts import latency_backend, pareto, plot_pr_curves, plot_tradeoff
 from .environment import describe
 from .tables import fmt, measured_table, published_table
@@ -91,9 +92,9 @@ def write_report(out: Path, results: list[dict], settings, env: dict, args: dict
     pr = plot_pr_curves({r["model"]: r["pr_curve"] for r in results if r["pr_curve"]},
                         out / "pr_curves.png")  # fmt: skip
     md = _markdown(out, results, settings, env, tradeoff, pr)
-    (out / "report.md").write_text(md)
+    write_text(out / "report.md", md)
     page = _html(md, out)
-    (out / "report.html").write_text(page)
+    write_text(out / "report.html", page)
     return out / "report.md", out / "report.html"
 
 

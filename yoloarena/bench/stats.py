@@ -8,6 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..config import param
 from ..registry import build_model, get_entry, list_models
 
 
@@ -80,3 +81,23 @@ def zoo_table(stats: list[ModelStats]) -> str:
             f"{acc} | {p.get('params_m', '-')} | {gflops} |"
         )
     return "\n".join(lines)
+
+
+@dataclass
+class InfoConfig:
+    """Arguments of `yoloarena info`."""
+
+    models: list[str] | None = param(None, "models to list (None: every registered model)")
+    imgsz: int | None = param(None, "input size for params/GFLOPs (None: each model's own)", gt=0)
+
+
+def run_info(cfg: InfoConfig) -> None:
+    print(zoo_table(zoo_stats(cfg.models, cfg.imgsz)))
+    print(
+        "\nparams/GFLOPs: measured here on the deployed model (Conv+BN fused, RepConv "
+        "re-parameterised), batch 1, at the size shown; FLOPs = 2 x MACs "
+        "(torch.utils.flop_counter, convolutions and matmuls).\npublished: the official README "
+        "figures (COCO val2017; DAMO-YOLO mAP of the distilled releases where they exist; "
+        "classifiers: ImageNet-1k top-1, GFLOPs as upstream's model_info estimates them, at a "
+        "32x32 input scaled to 224), shown for reference and never mixed with measurements."
+    )

@@ -19,7 +19,11 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
     if with_map is None:
         with_map = any(r.get("metrics") for r in rows)
     cls = any("top1" in (r.get("metrics") or {}) for r in rows)  # classifiers: top-1 / top-5
-    if with_map:
+    acc = ("top1", "top-1") if cls else ("AP", "AP50-95")
+    scored = list(dict.fromkeys(b for r in rows for b in r.get("backend_metrics") or {}))
+    if with_map and scored:
+        head += [f"{b} {acc[1]}" for b in scored]
+    elif with_map:
         head += ["top-1", "top-5"] if cls else ["AP50-95", "AP50"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in rows:
@@ -31,7 +35,10 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
         for b in backends:
             lat = r["latency"].get(b)
             cells.append(f"{lat['e2e_median_ms']:.1f}" if lat else "-")
-        if with_map:
+        if with_map and scored:
+            per = r.get("backend_metrics") or {}
+            cells += [fmt((per.get(b) or {}).get(acc[0]), 4) for b in scored]
+        elif with_map:
             m = r.get("metrics") or {}
             keys = ("top1", "top5") if cls else ("AP", "AP50")
             cells += [fmt(m.get(k), 4) for k in keys]
@@ -73,7 +80,9 @@ def results_markdown(rows: list[dict], env_line: str, chart: str | None) -> str:
         "Latency: median (p90) ms per image at batch 1, square input of the size shown, fp32; "
         "model only (the network on a ready tensor) and end to end (`predict` on an image: "
         "decode, resize, network, NMS, mapping back). Params and GFLOPs of the deployed model "
-        "(Conv+BN fused, RepConv folded), FLOPs = 2 x MACs.",
+        "(Conv+BN fused, RepConv folded), FLOPs = 2 x MACs. Backends run in the precision "
+        "their name says (fp32 unless -bf16 or -int8); with data=, the AP of each backend is "
+        "measured by running its exported file through val.",
         "",
         measured_table(rows),
     ]

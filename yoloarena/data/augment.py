@@ -31,10 +31,23 @@ def clip_labels(labels: np.ndarray, w: float, h: float) -> np.ndarray:
 
 def mosaic4(parts: list[tuple[np.ndarray, np.ndarray]], s: int, rng: np.random.Generator):
     """Four images around a random centre of a 2s x 2s canvas (grey); labels clipped to it."""
+    canvas, shifts = mosaic_canvas([img for img, _ in parts], s, rng)
+    out = [
+        resize_labels(labels, 1.0, 1.0, dx, dy)
+        for (_, labels), (dx, dy) in zip(parts, shifts, strict=True)
+    ]
+    labels = np.concatenate(out) if out else np.zeros((0, 5), np.float32)
+    return canvas, clip_labels(labels, 2 * s, 2 * s)
+
+
+def mosaic_canvas(
+    images: list[np.ndarray], s: int, rng: np.random.Generator
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The 2s x 2s mosaic of four images and the (dx, dy) shift of each image's pixels."""
     canvas = np.full((2 * s, 2 * s, 3), FILL, dtype=np.uint8)
     yc, xc = (int(rng.uniform(s / 2, 3 * s / 2)) for _ in range(2))
-    out = []
-    for k, (img, labels) in enumerate(parts):
+    shifts = []
+    for k, img in enumerate(images):
         h, w = img.shape[:2]
         if k == 0:  # top left
             x1a, y1a, x2a, y2a = max(xc - w, 0), max(yc - h, 0), xc, yc
@@ -50,9 +63,8 @@ def mosaic4(parts: list[tuple[np.ndarray, np.ndarray]], s: int, rng: np.random.G
             x1b, y1b = 0, 0
         x2b, y2b = x1b + (x2a - x1a), y1b + (y2a - y1a)
         canvas[y1a:y2a, x1a:x2a] = img[y1b:y2b, x1b:x2b]
-        out.append(resize_labels(labels, 1.0, 1.0, x1a - x1b, y1a - y1b))
-    labels = np.concatenate(out) if out else np.zeros((0, 5), np.float32)
-    return canvas, clip_labels(labels, 2 * s, 2 * s)
+        shifts.append((x1a - x1b, y1a - y1b))
+    return canvas, shifts
 
 
 def affine_matrix(
@@ -85,11 +97,7 @@ def random_perspective(
     """Warp img to out_hw and move the boxes (through their corners); weak boxes are dropped."""
     m, s = affine_matrix(img.shape[:2], out_hw, rng, degrees, translate, scale, shear, perspective,
                          scale_range)  # fmt: skip
-    size = (out_hw[1], out_hw[0])
-    if perspective:
-        img = cv2.warpPerspective(img, m, dsize=size, borderValue=(FILL,) * 3)
-    else:
-        img = cv2.warpAffine(img, m[:2], dsize=size, borderValue=(FILL,) * 3)
+    img = warp_image(img, m, out_hw, bool(perspective))
     if not len(labels):
         return img, labels
     n = len(labels)
@@ -104,6 +112,14 @@ def random_perspective(
     keep = box_candidates(labels[:, 1:5] * s, boxes, ar_thr=aspect_max)
     out = np.concatenate((labels[keep, :1], boxes[keep]), 1).astype(np.float32)
     return img, out
+
+
+def warp_image(img: np.ndarray, m: np.ndarray, out_hw: tuple[int, int], perspective: bool):
+    """img warped by the 3x3 matrix m into out_hw (h, w), grey border."""
+    size = (out_hw[1], out_hw[0])
+    if perspective:
+        return cv2.warpPerspective(img, m, dsize=size, borderValue=(FILL,) * 3)
+    return cv2.warpAffine(img, m[:2], dsize=size, borderValue=(FILL,) * 3)
 
 
 def box_candidates(

@@ -17,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .images import max_image_pixels
+from .polygons import polygon_area
 from .report import Problem
 from .scan import ImageRecord
 from .yolo_txt import label_path_for
 
 LOGGER = logging.getLogger("yoloarena")
-VERSION = "1"
+VERSION = "2"  # 2: polygons and label lines
 
 
 def cache_path(images: list[str]) -> Path:
@@ -46,7 +48,7 @@ def _writable(folder: Path) -> bool:
 
 def cache_key(images: list[str], num_classes: int) -> str:
     """Hash of every image and label file's path, size and mtime (and the label folders)."""
-    h = hashlib.sha1(f"{VERSION}|{num_classes}|".encode())
+    h = hashlib.sha1(f"{VERSION}|{num_classes}|{max_image_pixels()}|".encode())
     folders = set()
     for image in images:
         label = label_path_for(image)
@@ -69,19 +71,29 @@ def load_cache(path: Path, key: str) -> tuple[list[ImageRecord], list[Problem]] 
             if str(z["key"]) != key:
                 return None
             files, shapes, offsets = z["files"].tolist(), z["shapes"], z["offsets"]
-            boxes, labels = z["boxes"], z["labels"]
+            boxes, labels, lines = z["boxes"], z["labels"], z["lines"]
+            seg_counts, seg_points = z["seg_counts"], z["seg_points"]
             problems = [Problem(**p) for p in json.loads(str(z["problems"]))]
     except (OSError, KeyError, ValueError):
         return None
+    seg_starts = np.concatenate([[0], np.cumsum(np.maximum(seg_counts, 0))])
     records = []
     for i, file in enumerate(files):
         a, b = offsets[i], offsets[i + 1]
         shape = tuple(int(v) for v in shapes[i]) if shapes[i][0] >= 0 else None
         bx = boxes[a:b]
         areas = ((bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1])).astype(np.float32)
-        records.append(
-            ImageRecord(file, shape, bx, labels[a:b], np.zeros(b - a, bool), areas)  # type: ignore[arg-type]
-        )
+        record = ImageRecord(file, shape, bx, labels[a:b], np.zeros(b - a, bool), areas)  # type: ignore[arg-type]
+        record.lines = lines[a:b].tolist()
+        if (seg_counts[a:b] >= 0).any():
+            record.segments = [
+                seg_points[seg_starts[j] : seg_starts[j + 1]] if seg_counts[j] >= 0 else None
+                for j in range(a, b)
+            ]
+            for k, poly in enumerate(record.segments):
+                if poly is not None:
+                    areas[k] = polygon_area(poly)
+        records.append(record)
     own = {r.file: r for r in records}
     by_label = {str(label_path_for(f)): r for f, r in own.items()}
     extra = []
@@ -89,6 +101,23 @@ def load_cache(path: Path, key: str) -> tuple[list[ImageRecord], list[Problem]] 
         record = own.get(p.file) or by_label.get(p.file)
         (record.problems if record else extra).append(p)
     return records, extra
+
+
+def _segment_arrays(records: list[ImageRecord]) -> dict[str, np.ndarray]:
+    """Per row: its label line and polygon size (-1: a box row); all polygon points in one array."""
+    lines, counts, points = [], [], []
+    for r in records:
+        n = len(r.labels)
+        lines += list(r.lines or [0] * n)
+        for poly in r.segments or [None] * n:
+            counts.append(-1 if poly is None else len(poly))
+            if poly is not None:
+                points.append(np.asarray(poly, np.float32).reshape(-1, 2))
+    return {
+        "lines": np.array(lines, np.int64),
+        "seg_counts": np.array(counts, np.int64),
+        "seg_points": np.concatenate(points) if points else np.zeros((0, 2), np.float32),
+    }
 
 
 def save_cache(path: Path, key: str, records: list[ImageRecord], extra: list[Problem]) -> None:
@@ -107,6 +136,7 @@ def save_cache(path: Path, key: str, records: list[ImageRecord], extra: list[Pro
         if records
         else np.zeros(0, np.int64),
         "problems": np.array(json.dumps(problems)),
+        **_segment_arrays(records),
     }
     tmp = None
     try:

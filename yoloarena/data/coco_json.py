@@ -2,6 +2,7 @@
 
 Category ids map to contiguous class indices in id order (names kept); `iscrowd` boxes are kept
 as crowd (ignored by the evaluator, never trained on); `area` is kept for the COCO area ranges.
+When annotations carry `segmentation`, each instance also gets one polygon (coco_segments.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..writes import write_json
+from .coco_schema import annotation_problem, check_structure
+from .coco_segments import coco_polygon, has_segmentation
 from .dataset import DatasetError, DetectionDataset
 from .report import Problem
 from .scan import ImageRecord, image_shape, parallel_map
@@ -19,14 +23,14 @@ from .yolo_txt import CLIP_TOLERANCE, FLOAT_NOISE
 
 
 def read_json(path: Path) -> dict:
+    """The json, its structure checked (see coco_schema): DatasetError naming the entry."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         raise DatasetError(f"COCO json '{path}' not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f"{path}: not valid json ({e})") from None
-    if not isinstance(data, dict) or not {"images", "annotations", "categories"} <= set(data):
-        raise DatasetError(f"{path}: a COCO instances file needs images, annotations, categories")
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:  # incl. JSONDecodeError
+        raise DatasetError(f"{path}: not valid json ({str(e)[:200]})") from None
+    check_structure(data, path)
     return data
 
 
@@ -62,16 +66,15 @@ def read_coco(
     label_of = {cid: i for i, cid in enumerate(cat_ids)}
     file_names = [str(im["file_name"]) for im in data["images"]]
     folder = Path(image_dir) if image_dir else find_image_dir(json_path, file_names)
-    problems, entries, seen = [], [], set()
-    for im in data["images"]:
-        if im["id"] in seen:
-            problems.append(Problem(str(json_path), "coco.duplicate_image", f"id {im['id']}"))
-            continue
-        seen.add(im["id"])
-        entries.append(im)
+    entries, seen, problems = _unique_images(data["images"], json_path)
+    conflicts = set(seen) - {im["id"] for im in entries}
     anns = defaultdict(list)
-    for ann in data["annotations"]:
-        if ann.get("image_id") not in seen:
+    for k, ann in enumerate(data["annotations"]):
+        if bad := annotation_problem(ann, k, json_path):
+            problems.append(bad)
+        elif ann["image_id"] in conflicts:
+            continue  # dropped with the conflicting images (reported once, above)
+        elif ann.get("image_id") not in seen:
             problems.append(
                 Problem(str(json_path), "coco.unknown_image", f"annotation {ann.get('id')}")
             )
@@ -82,13 +85,40 @@ def read_coco(
         else:
             anns[ann["image_id"]].append(ann)
 
+    segmented = has_segmentation(data["annotations"])
+
     def scan(im: dict) -> ImageRecord:
-        return _scan_entry(im, anns[im["id"]], folder, label_of)
+        return _scan_entry(im, anns[im["id"]], folder, label_of, segmented)
 
     return parallel_map(scan, entries, workers), names, cat_ids, problems
 
 
-def _scan_entry(im: dict, anns: list[dict], folder: Path, label_of: dict[int, int]) -> ImageRecord:
+def _unique_images(images: list[dict], json_path: Path):
+    """(entries, {id: index} of every id listed, problems). An entry repeating another one's id
+    and file is dropped; an id given to different files is ambiguous (whose boxes are they?):
+    all its entries are dropped, and so are its annotations."""
+    first: dict[int, int] = {}
+    conflicts: set[int] = set()
+    problems = []
+    for i, im in enumerate(images):
+        j = first.setdefault(im["id"], i)
+        if j == i:
+            continue
+        other = images[j]["file_name"]
+        detail = f"images[{i}] ('{im['file_name']}') has the id {im['id']} of images[{j}]"
+        if im["file_name"] == other:
+            problems.append(Problem(str(json_path), "coco.duplicate_image", detail))
+        else:
+            conflicts.add(im["id"])
+            detail += f" ('{other}')"
+            problems.append(Problem(str(json_path), "coco.conflicting_image_id", detail))
+    entries = [images[i] for i in first.values() if images[i]["id"] not in conflicts]
+    return entries, first, problems
+
+
+def _scan_entry(
+    im: dict, anns: list[dict], folder: Path, label_of: dict[int, int], segmented: bool = False
+) -> ImageRecord:
     file = str(folder / im["file_name"])
     shape, problems = image_shape(file)
     record = ImageRecord(file, shape, image_id=int(im["id"]), problems=problems)
@@ -98,11 +128,15 @@ def _scan_entry(im: dict, anns: list[dict], folder: Path, label_of: dict[int, in
     if (im.get("height"), im.get("width")) != (h, w):
         detail = f"json {im.get('width')}x{im.get('height')}, file {w}x{h}"
         record.problems.append(Problem(file, "coco.size_mismatch", detail))
-    rows = []
+    rows, segments = [], []
     for ann in anns:
         row = _coco_box(ann, w, h, file, record.problems)
         if row is not None:
             rows.append((*row, label_of[ann["category_id"]], bool(ann.get("iscrowd", 0))))
+            if segmented:
+                box = np.array(row[:4], np.float32)
+                segments.append(coco_polygon(ann, w, h, file, record.problems, box))
+    record.segments = segments if segmented else None
     if not anns:
         record.problems.append(Problem(file, "image.no_label", "no annotations"))
     arr = np.array([r[:5] for r in rows], np.float64).reshape(-1, 5)
@@ -142,6 +176,4 @@ def _coco_box(ann: dict, w: int, h: int, file: str, problems: list[Problem]):
 def write_coco(dataset: DetectionDataset, path: str | Path) -> Path:
     """Write the dataset's ground truth as a COCO instances json (file names relative)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dataset.to_coco()))
-    return path
+    return write_json(path, dataset.to_coco())

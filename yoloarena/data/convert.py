@@ -3,6 +3,7 @@
 To COCO: one `annotations/instances_<split>.json` per split plus a `data.yaml` that points at
 them. To YOLO: `images/<split>/` holds symbolic links to the original images (the images->labels
 rule needs the labels beside them), `labels/<split>/*.txt` the boxes, and `data.yaml` the names.
+Segmentation datasets keep their polygons: COCO `segmentation` polygons <-> YOLO-seg rows.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 
 import yaml
 
+from ..writes import write_text
 from .coco_json import write_coco
 from .dataset import DetectionDataset
-from .yolo_txt import format_labels
+from .yolo_txt import format_labels, format_polygons
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -53,8 +55,13 @@ def to_yolo(splits: dict[str, DetectionDataset], out: str | Path) -> Path:
             t = ds.targets(i)
             keep = ~t.crowd
             crowd += int((~keep).sum())
-            text = format_labels(t.labels[keep], t.boxes[keep], tuple(ds.shapes[i]))
-            (label_dir / Path(file).with_suffix(".txt").name).write_text(text)
+            shape = tuple(ds.shapes[i])
+            if t.segments is not None:  # YOLO-seg: one polygon per row
+                polygons = [poly for poly, k in zip(t.segments, keep, strict=True) if k]
+                text = format_polygons(t.labels[keep], polygons, shape)
+            else:
+                text = format_labels(t.labels[keep], t.boxes[keep], shape)
+            write_text(label_dir / Path(file).with_suffix(".txt").name, text)
         if crowd:
             LOGGER.warning(
                 "%s: %d crowd boxes left out (YOLO labels have no crowd flag)", split, crowd
@@ -66,5 +73,5 @@ def to_yolo(splits: dict[str, DetectionDataset], out: str | Path) -> Path:
 def _write_yaml(out: Path, spec: dict) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "data.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+    write_text(path, yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
     return path

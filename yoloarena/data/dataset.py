@@ -6,6 +6,7 @@ in RAM and are shared copy-free by forked loader workers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +16,10 @@ import numpy as np
 from ..errors import YoloArenaError
 from ..structures import Targets
 from .images import read_image
-from .report import CheckReport
+from .polygons import rectangle
+from .report import CheckReport, Problem
 from .scan import ImageRecord
+from .yolo_txt import label_path_for
 
 
 class DatasetError(YoloArenaError):
@@ -39,6 +42,10 @@ class DetectionDataset:
     category_ids: list[int]  # COCO category id of each class index
     report: CheckReport = field(default_factory=CheckReport)
     source: str = ""  # the yaml or json it came from
+    # segmentation datasets: box j's polygon is seg_points[seg_offsets[j]:seg_offsets[j + 1]]
+    # ([K, 2] float32 pixels; empty for crowd boxes); None for detection datasets
+    seg_points: np.ndarray | None = None
+    seg_offsets: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.files)
@@ -47,9 +54,42 @@ class DetectionDataset:
     def num_classes(self) -> int:
         return len(self.names)
 
+    @property
+    def has_segments(self) -> bool:
+        """Whether the labels hold polygons (a segmentation dataset)."""
+        return self.seg_offsets is not None
+
+    def segment(self, j: int) -> np.ndarray:
+        """The polygon [K, 2] (float32 pixels) of box j (a flat index over all boxes)."""
+        if self.seg_offsets is None or self.seg_points is None:
+            raise ValueError(f"{self.source or 'this dataset'} has no polygons (detection labels)")
+        return self.seg_points[self.seg_offsets[j] : self.seg_offsets[j + 1]]
+
     def targets(self, i: int) -> Targets:
         a, b = self.offsets[i], self.offsets[i + 1]
-        return Targets(self.boxes[a:b], self.labels[a:b], self.crowd[a:b])
+        segments = [self.segment(j) for j in range(a, b)] if self.has_segments else None
+        return Targets(self.boxes[a:b], self.labels[a:b], self.crowd[a:b], segments)
+
+    def subset(self, images: Sequence[int]) -> DetectionDataset:
+        """The dataset restricted to these image indices (in this order), polygons included."""
+        keep = np.asarray(images, np.int64)
+        rows = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in keep.tolist()]
+        rows_idx = np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64)
+        counts = np.diff(self.offsets)[keep]
+        out = dataclasses.replace(
+            self, files=[self.files[i] for i in keep.tolist()], shapes=self.shapes[keep],
+            boxes=self.boxes[rows_idx], labels=self.labels[rows_idx], crowd=self.crowd[rows_idx],
+            areas=self.areas[rows_idx], image_ids=self.image_ids[keep],
+            offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        )  # fmt: skip
+        if self.has_segments:
+            polygons = [self.segment(j) for j in rows_idx.tolist()]
+            sizes = [len(poly) for poly in polygons]
+            out.seg_offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+            out.seg_points = (np.concatenate(polygons) if polygons else np.zeros((0, 2))).astype(
+                np.float32
+            )
+        return out
 
     def load_image(self, i: int) -> np.ndarray:
         """BGR uint8 pixels of image i (EXIF applied; gray, RGBA and 16-bit converted)."""
@@ -76,6 +116,8 @@ class DetectionDataset:
                     "area": float(self.areas[j]),
                     "iscrowd": int(self.crowd[j]),
                 })  # fmt: skip
+                if self.has_segments and len(self.segment(j)) >= 3:
+                    annotations[-1]["segmentation"] = [self.segment(j).ravel().tolist()]
         categories = [{"id": c, "name": self.names[i]} for i, c in enumerate(self.category_ids)]
         return {"images": images, "annotations": annotations, "categories": categories}
 
@@ -105,6 +147,8 @@ class DetectionDataset:
             report=report,
             source=source,
         )
+        if any(r.segments is not None for r in kept):
+            dataset.seg_points, dataset.seg_offsets = _flat_segments(kept, report)
         report.images = len(kept)
         report.images_dropped = len(records) - len(kept)
         report.backgrounds = sum(n == 0 for n in counts)
@@ -113,6 +157,25 @@ class DetectionDataset:
         for r in records:
             report.problems.extend(r.problems)
         return dataset
+
+
+def _flat_segments(records: Sequence[ImageRecord], report: CheckReport):
+    """(points [P, 2], offsets [M + 1]) of every box's polygon. In a segmentation dataset a box
+    without a polygon (not crowd) is reported and gets its rectangle as its polygon."""
+    polygons: list[np.ndarray] = []
+    for r in records:
+        segments = r.segments or [None] * len(r.labels)
+        for j, poly in enumerate(segments):
+            if poly is None and not r.crowd[j]:
+                line = r.lines[j] if r.lines else None
+                where = str(label_path_for(r.file)) if r.lines else r.file
+                report.problems.append(Problem(where, "seg.box_only", "", line))
+                poly = rectangle(r.boxes[j])
+            polygons.append(np.zeros((0, 2), np.float32) if poly is None else poly)
+    counts = [len(p) for p in polygons]
+    points = np.concatenate(polygons).astype(np.float32) if polygons else np.zeros((0, 2))
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return points.astype(np.float32).reshape(-1, 2), offsets
 
 
 def _cat(parts: list[np.ndarray], empty_shape: tuple, dtype) -> np.ndarray:

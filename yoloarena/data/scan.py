@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, ImageReadError, header_size, max_image_pixels
+from .polygons import polygon_area
 from .report import Problem
-from .yolo_txt import label_path_for, parse_labels
+from .yolo_txt import label_path_for, parse_label_rows
 
 MIN_IMAGE_SIZE = 10
 _ROTATED = {5, 6, 7, 8}  # EXIF orientations that swap width and height
@@ -31,6 +32,9 @@ class ImageRecord:
     areas: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     image_id: int | None = None
     problems: list[Problem] = field(default_factory=list)
+    # per row: its polygon [P, 2] float32 pixels, or None for a box row (None: no row has one)
+    segments: list[np.ndarray | None] | None = None
+    lines: list[int] | None = None  # per row: its line in the label file (YOLO labels)
 
     @property
     def kept(self) -> bool:
@@ -51,6 +55,14 @@ def image_shape(path: str | Path) -> tuple[tuple[int, int] | None, list[Problem]
         return None, [Problem(file, "image.empty")]
     problems = []
     try:
+        size = header_size(path)  # nothing decoded: a decompression bomb stops here
+        if size is None:
+            raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}")
+        limit = max_image_pixels()
+        w, h = size
+        if limit is not None and w * h > limit:
+            detail = f"{w}x{h} = {w * h / 1e6:.1f} MP > {limit / 1e6:.1f} MP"
+            return None, [Problem(file, "image.too_large", detail)]
         with Image.open(path) as im:
             im.verify()
         with Image.open(path) as im:  # verify() leaves the file unusable: reopen for the size
@@ -59,6 +71,8 @@ def image_shape(path: str | Path) -> tuple[tuple[int, int] | None, list[Problem]
                 w, h = h, w
             if im.format == "JPEG" and not _has_jpeg_end(path):
                 problems.append(Problem(file, "image.truncated"))
+    except (ImageReadError, Image.DecompressionBombError) as e:  # PIL's own limit refused it
+        return None, [Problem(file, "image.too_large", str(e).split(": ", 1)[-1][:120])]
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         return None, [Problem(file, "image.corrupt", str(e)[:80])]
     if min(w, h) < MIN_IMAGE_SIZE:
@@ -88,13 +102,22 @@ def scan_yolo_image(image: str, num_classes: int) -> ImageRecord:
         record.problems.append(Problem(str(label), "label.unreadable", str(e)[:80]))
         record.shape = None
         return record
-    rows, label_problems = parse_labels(text, num_classes, str(label))
-    record.problems += label_problems
+    parsed = parse_label_rows(text, num_classes, str(label))
+    rows = parsed.rows
+    record.problems += parsed.problems
     h, w = shape
     boxes = (rows[:, 1:] * np.array([w, h, w, h])).astype(np.float32)
     record.boxes, record.labels = boxes, rows[:, 0].astype(np.int64)
     record.crowd = np.zeros(len(rows), bool)
-    record.areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).astype(np.float32)
+    areas = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).astype(np.float32)
+    if any(p is not None for p in parsed.polygons):
+        record.segments = [None if p is None else (p * [w, h]).astype(np.float32)
+                           for p in parsed.polygons]  # fmt: skip
+        for j, poly in enumerate(record.segments):
+            if poly is not None:  # COCO convention: the area of a segmented object is its mask's
+                areas[j] = polygon_area(poly)
+    record.lines = parsed.lines
+    record.areas = areas
     return record
 
 

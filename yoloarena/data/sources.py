@@ -1,4 +1,4 @@
-"""Prediction sources: files, folders, globs, list files, arrays, PIL images and videos.
+"""Prediction sources: files, folders, globs, list files, http(s) URLs, arrays, PIL images, videos.
 
 `iter_frames` yields one Frame per image or video frame, lazily: a video is decoded frame by
 frame, never buffered whole. A file that cannot be read yields a Frame with `error` set, so the
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import YoloArenaError
 from .images import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ImageReadError, read_image, to_bgr
+from .urls import DownloadError, is_url, read_url_image
 
 
 @dataclass
@@ -44,6 +45,8 @@ def iter_frames(source: Any, rgb: bool = False, vid_stride: int = 1) -> Iterator
     elif isinstance(source, list | tuple):
         for item in source:
             yield from iter_frames(item, rgb, vid_stride)
+    elif is_url(source):
+        yield _url_frame(source)
     elif isinstance(source, str | Path):
         for path in expand_paths(source):
             yield from _frames_of_file(path, vid_stride)
@@ -91,6 +94,13 @@ def _frames_of_file(path: Path, vid_stride: int) -> Iterator[Frame]:
         yield Frame(read_image(path), str(path))
     except ImageReadError as e:
         yield Frame(None, str(path), error=str(e))
+
+
+def _url_frame(url: str) -> Frame:
+    try:
+        return Frame(read_url_image(url), url)
+    except DownloadError as e:
+        return Frame(None, url, error=str(e))
 
 
 def _video_frames(path: Path, vid_stride: int) -> Iterator[Frame]:

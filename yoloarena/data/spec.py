@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from ..config import read_yaml
 from .dataset import DatasetError
 from .images import IMAGE_SUFFIXES
 from .report import Problem
@@ -42,13 +41,8 @@ class DataSpec:
 
 def read_data_yaml(path: str | Path) -> DataSpec:
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset file '{path}' not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise DatasetError(f"{path}: not valid yaml ({str(e).splitlines()[0]})") from None
-    if not isinstance(data, dict):
+    data = read_yaml(path, "dataset file", DatasetError)
+    if not data:
         raise DatasetError(f"{path}: expected a mapping with path/train/val/names")
     root = Path(data.get("path") or ".").expanduser()
     if not root.is_absolute():

@@ -3,7 +3,8 @@
 Classes are shapes (circle, square, triangle, star, ring, cross, ...); colours, sizes, positions,
 overlap and background clutter (gradients, lines, dots, shape outlines that are not objects) vary.
 Written in the Ultralytics layout (images/<split>/*.jpg, labels/<split>/*.txt, data.yaml), so it is
-the built-in default data of `yoloarena compare` and the training tests.
+the built-in default data of `yoloarena compare` and the training tests. With task="segment" the
+shapes are filled from polygons and the labels are those polygons (YOLO-seg rows).
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import yaml
+
+from ..writes import write_image, write_text
+from .polygons import clip_polygon, polygon_box
+from .yolo_txt import format_polygons
 
 SHAPES = ("circle", "square", "triangle", "star", "ring", "cross", "diamond", "hexagon")
 
@@ -30,6 +35,7 @@ class SynthSpec:
     min_size: float = 0.08  # object size as a fraction of the image side
     max_size: float = 0.35
     seed: int = 0
+    task: str = "detect"  # "segment": shapes drawn from polygons, labels are those polygons
 
 
 def _polygon(kind: str, cx: float, cy: float, r: float, angle: float) -> np.ndarray:
@@ -68,6 +74,34 @@ def draw_shape(img: np.ndarray, kind: str, cx: float, cy: float, r: float, color
         box = (pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max())
     x1, y1, x2, y2 = box
     return (max(x1, 0.0), max(y1, 0.0), min(x2, float(w)), min(y2, float(h)))
+
+
+def shape_polygon(kind: str, cx: float, cy: float, r: float, rng) -> np.ndarray:
+    """The outline of a shape as one polygon [K, 2] (pixels): circles as 48-gons, a ring as its
+    outer and inner circles joined by a zero-width cut, a cross as its 12 corners."""
+    if kind in ("circle", "ring"):
+        t = np.linspace(0, 2 * math.pi, 48, endpoint=False)
+        outer = np.stack((cx + r * np.cos(t), cy + r * np.sin(t)), 1)
+        if kind == "circle":
+            return outer
+        inner = np.stack((cx + 0.65 * r * np.cos(t), cy + 0.65 * r * np.sin(t)), 1)[::-1]
+        # outer loop, across to the inner circle, inner loop the other way round, back out
+        return np.concatenate((outer, outer[:1], np.roll(inner, 1, 0), inner[-1:]))
+    if kind == "cross":
+        t = r * 0.35
+        q = [(t, r), (t, t), (r, t), (r, -t), (t, -t), (t, -r),
+             (-t, -r), (-t, -t), (-r, -t), (-r, t), (-t, t), (-t, r)]  # fmt: skip
+        return np.array(q, np.float64) + np.array([cx, cy])
+    angle = 0.0 if kind in ("square", "diamond") else float(rng.uniform(0, 2 * math.pi))
+    return _polygon(kind, cx, cy, r, angle)
+
+
+def draw_polygon_shape(img: np.ndarray, kind: str, cx: float, cy: float, r: float, color, rng):
+    """Fill a shape from its polygon; returns the polygon clipped to the image (pixels)."""
+    poly = shape_polygon(kind, cx, cy, r, rng)
+    cv2.fillPoly(img, [np.round(poly * 16).astype(np.int32)], color, cv2.LINE_AA, shift=4)
+    h, w = img.shape[:2]
+    return clip_polygon(poly, w, h)
 
 
 def _background(size: int, rng: np.random.Generator) -> np.ndarray:
@@ -115,13 +149,20 @@ def make_image(
             color = tuple(int(c) for c in rng.integers(30, 256, 3))
             probe = (cx - r, cy - r, cx + r, cy + r)
             if all(_iou(probe, o[1]) < 0.3 for o in objects):
-                box = draw_shape(img, SHAPES[cls], cx, cy, r, color, rng)
-                objects.append((cls, box))
+                if spec.task == "segment":
+                    poly = draw_polygon_shape(img, SHAPES[cls], cx, cy, r, color, rng)
+                    objects.append((cls, tuple(polygon_box(poly).tolist()), poly))
+                else:
+                    box = draw_shape(img, SHAPES[cls], cx, cy, r, color, rng)
+                    objects.append((cls, box))
                 break
     return img, objects
 
 
-def _yolo_rows(objects: list[tuple[int, tuple]], s: int) -> str:
+def _yolo_rows(objects: list[tuple], s: int) -> str:
+    if objects and len(objects[0]) == 3:  # polygons
+        labels = np.array([o[0] for o in objects])
+        return format_polygons(labels, [o[2] for o in objects], (s, s))
     rows = []
     for c, (x1, y1, x2, y2) in objects:
         cx, cy, w, h = (x1 + x2) / 2 / s, (y1 + y2) / 2 / s, (x2 - x1) / s, (y2 - y1) / s
@@ -134,6 +175,8 @@ def make_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> Path:
     out = Path(out)
     if spec.classes > len(SHAPES):
         raise ValueError(f"at most {len(SHAPES)} classes ({', '.join(SHAPES)})")
+    if spec.task not in ("detect", "segment"):
+        raise ValueError(f"task={spec.task}: use detect or segment")
     for split, n, offset in (("train", spec.n_train, 0), ("val", spec.n_val, 1_000_000)):
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
         (out / "labels" / split).mkdir(parents=True, exist_ok=True)
@@ -141,13 +184,11 @@ def make_synthetic(out: str | Path, spec: SynthSpec = SynthSpec()) -> Path:
             rng = np.random.default_rng([spec.seed, offset + i])
             img, objects = make_image(spec, rng)
             stem = f"{split}_{i:05d}"
-            cv2.imwrite(
-                str(out / "images" / split / f"{stem}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 95]
-            )
-            (out / "labels" / split / f"{stem}.txt").write_text(_yolo_rows(objects, spec.imgsz))
+            write_image(out / "images" / split / f"{stem}.jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            write_text(out / "labels" / split / f"{stem}.txt", _yolo_rows(objects, spec.imgsz))
     names = {i: SHAPES[i] for i in range(spec.classes)}
     data = {"path": ".", "train": "images/train", "val": "images/val", "names": names,
             "synthetic": vars(spec)}  # fmt: skip
     path = out / "data.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_text(path, yaml.safe_dump(data, sort_keys=False))
     return path

@@ -223,10 +223,11 @@ def build_train_loader(
     rank: int = 0,
     world: int = 1,
     pin: bool = False,
+    collate_fn=collate,
 ) -> tuple[DataLoader, EpochSampler]:
     sampler = EpochSampler(dataset, not dataset.spec.rect, dataset.spec.seed, rank, world)
     loader = DataLoader(
-        dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate,
+        dataset, batch_size=batch, sampler=sampler, num_workers=workers, collate_fn=collate_fn,
         persistent_workers=workers > 0, pin_memory=pin, worker_init_fn=_worker_init,
         prefetch_factor=4 if workers > 0 else None,
     )  # fmt: skip

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..errors import WeightsError
-from ..weights import FORMAT, FORMAT_VERSION, atomic_save
+from ..safe_pickle import load_plain
+from ..weights import FORMAT, FORMAT_VERSION, atomic_save, fit_problems, read_own
 
 
 def rng_state() -> dict[str, Any]:
@@ -38,10 +39,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
-def save_checkpoint(
-    path: Path, model, ema, optimizer, *, epoch: int, best_fitness: float, finished: bool,
+def save_checkpoint(path: Path, model, ema, optimizer, **state: Any) -> Path:
+    """Write checkpoint_dict(...) to path atomically (temp file + rename)."""
+    return atomic_save(checkpoint_dict(model, ema, optimizer, **state), path)
+
+
+def checkpoint_dict(
+    model, ema, optimizer, *, epoch: int, best_fitness: float, finished: bool,
     config: dict, hyp: dict, extra: dict | None = None,
-) -> Path:  # fmt: skip
+) -> dict:  # fmt: skip
+    """Weights (EMA) and the whole training state, as tensors and primitives."""
     meta = model.metadata()
     obj = {
         "format": FORMAT,
@@ -49,6 +56,7 @@ def save_checkpoint(
         "model_name": meta["model_name"],
         "num_classes": meta["num_classes"],
         "names": meta["names"],
+        "build_kwargs": meta.get("build_kwargs") or {},  # e.g. a searched structure
         "state_dict": {k: v.detach().clone() for k, v in ema.ema.state_dict().items()},
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "epoch": epoch,
@@ -65,18 +73,28 @@ def save_checkpoint(
             **(extra or {}),
         },
     }
-    return atomic_save(obj, path)
+    return obj
 
 
-def load_checkpoint(path: str | Path) -> dict:
-    """A training checkpoint written by save_checkpoint (weights_only, never runs code)."""
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict:
+    """A training checkpoint written by save_checkpoint (weights_only, never runs code).
+    mmap=True maps the tensors instead of reading them (to look at the state cheaply)."""
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"checkpoint '{path}' not found")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise WeightsError(f"cannot read checkpoint '{path}': {str(e).splitlines()[0]}") from None
+    obj = load_plain(path, mmap=mmap)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or "train" not in obj:
         raise WeightsError(f"'{path}' holds weights only (no training state); it cannot be resumed")
+    train = obj["train"]
+    if not isinstance(train, dict) or not isinstance(train.get("finished"), bool):
+        raise WeightsError(f"'{path}' has a damaged training state; train from its weights "
+                           f"instead (model={path})")  # fmt: skip
+    if not mmap:  # resuming: the whole state must fit the model it describes
+        loaded = read_own(obj, path)
+        raw = train.get("model")
+        if not isinstance(raw, dict) or fit_problems(
+            {k: tuple(v.shape) for k, v in loaded.state_dict.items()}, raw
+        ):
+            raise WeightsError(f"'{path}': its training weights do not match its weights; "
+                               f"train from its weights instead (model={path})")  # fmt: skip
     return obj

@@ -25,9 +25,10 @@ from ..config import save_yaml, to_dict
 from ..data.classify import ClassifyDataset, load_classify
 from ..data.images import read_image
 from ..data.train_loader import EpochSampler, _worker_init
+from ..devices import select_device
 from ..errors import YoloArenaError
 from ..hyp import Hyp
-from ..loading import not_found_error, select_device
+from ..loading import not_found_error
 from ..models.base import Classifier
 from ..models.classify_transform import ClassifyAugment
 from ..registry import build_model, get_entry, is_registered
@@ -166,7 +167,7 @@ def build_classifier(spec: str, nc: int, names: dict[int, str], ckpt: dict | Non
     return model
 
 
-def prepare_classify(cfg, hyp_overrides: dict, ckpt: dict | None, save_dir: Path, info) -> Run:
+def prepare_classify(cfg, ckpt: dict | None, save_dir: Path, info) -> Run:
     """The Run of a classification training (train_job._prepare hands over to this)."""
     from .train_job import _hyp, _seed
 
@@ -186,7 +187,7 @@ def prepare_classify(cfg, hyp_overrides: dict, ckpt: dict | None, save_dir: Path
             f"no images in the training split of {cfg.data}; run `yoloarena check`"
         )
     model = build_classifier(cfg.model, train_data.num_classes, train_data.names, ckpt)
-    hyp = _hyp(model, cfg, hyp_overrides)
+    hyp = _hyp(model, cfg)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     if cfg.fraction < 1:
         n = max(1, int(len(train_data) * cfg.fraction))
@@ -199,7 +200,7 @@ def prepare_classify(cfg, hyp_overrides: dict, ckpt: dict | None, save_dir: Path
         save_yaml(hyp, save_dir / "hyp.yaml")
     device = info.device if info is not None else select_device(cfg.device)
     return Run(
-        model, train_data, val_data, hyp, to_dict(cfg) | {"hyp_overrides": hyp_overrides},
+        model, train_data, val_data, hyp, to_dict(cfg),
         save_dir, cfg.epochs, imgsz, cfg.batch, cfg.workers, device, cfg.seed, False, cfg.amp,
         cfg.patience, cfg.plots, cfg.tensorboard, ckpt, prepare=False, dist=info,
         sync_bn=cfg.sync_bn,

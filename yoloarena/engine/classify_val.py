@@ -8,7 +8,6 @@ the model runs; under DDP every rank predicts a share of the batches and rank 0 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from ..data.classify import ClassifyDataset, load_classify
 from ..errors import YoloArenaError
 from ..eval.classify import ClassifyMetrics, plot_classify_confusion
 from ..models.base import Classifier, as_module
+from ..writes import write_json
 from .ddp import DistInfo, broadcast, gather
 from .runs import run_dir
 from .validator import _prefetch
@@ -116,7 +116,7 @@ def run_val_classify(cfg, model: Classifier) -> tuple[Path, ClassifyValResult]:
     save_yaml(cfg, out / "args.yaml")
     summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, **result.to_dict(),
                "args": to_dict(cfg)}  # fmt: skip
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "results.json", summary, indent=1)
     if cfg.plots:
         plot_classify_confusion(result.metrics, out / "confusion_matrix.png")
     m = result.metrics

@@ -1,20 +1,21 @@
-"""`yoloarena check` (dataset report, detection or classification) and `yoloarena convert`
-(YOLO <-> COCO, and detection -> classification crops)."""
+"""`yoloarena check` (dataset report, detection or classification), `yoloarena convert` (YOLO <->
+COCO, and detection -> classification crops) and `yoloarena data synth` (a synthetic dataset)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..config import param
 from ..data.classify import check_classify, is_classify_data
 from ..data.classify_convert import to_classify
 from ..data.convert import to_coco, to_yolo
 from ..data.load import check_dataset, load_dataset
 from ..data.spec import SPLITS, read_data_yaml
 from ..errors import YoloArenaError
+from ..writes import write_json, write_text
 from .runs import run_dir
 
 LOGGER = logging.getLogger("yoloarena")
@@ -22,12 +23,14 @@ LOGGER = logging.getLogger("yoloarena")
 
 @dataclass
 class CheckConfig:
-    data: str = ""
-    workers: int | None = None
-    show: int = 50  # problem lines printed per split (all are in report.json / report.txt)
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    """Arguments of `yoloarena check`."""
+
+    data: str = param("", "dataset .yaml or COCO .json to scan")
+    workers: int | None = param(None, "scanning processes (None: one per core)", ge=0)
+    show: int = param(50, "problem lines printed per split (all are in report.txt/json)", ge=0)
+    project: str = param("", "run folder parent ('': runs/check); the report goes to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def run_check(cfg: CheckConfig) -> int:
@@ -45,19 +48,23 @@ def run_check(cfg: CheckConfig) -> int:
         if report.problems:
             LOGGER.info("%s", report.details(cfg.show))
         lines += [report.summary(), report.details()]
-    (out / "report.txt").write_text("\n".join(lines) + "\n")
-    (out / "report.json").write_text(json.dumps([r.to_dict() for r in reports], indent=1))
+    write_text(out / "report.txt", "\n".join(lines) + "\n")
+    write_json(out / "report.json", [r.to_dict() for r in reports], indent=1)
     LOGGER.info("full report saved to %s", out)
     return 1 if any(r.errors for r in reports) else 0
 
 
 @dataclass
 class ConvertConfig:
-    data: str = ""
-    to: Literal["coco", "yolo", "classify"] = "coco"
-    out: str = ""
-    pad: float = 0.0  # to=classify: fraction of the box size added on each side of a crop
-    min_size: int = 0  # to=classify: crops with a shorter side (pixels) are skipped
+    """Arguments of `yoloarena convert`."""
+
+    data: str = param("", "dataset .yaml (YOLO layout) or COCO .json to convert")
+    to: Literal["coco", "yolo", "classify"] = param(
+        "coco", "target format: coco, yolo, or classify (one crop per box, ImageNet layout)"
+    )
+    out: str = param("", "output folder (images are linked, not copied; to=classify: crops)")
+    pad: float = param(0.0, "to=classify: fraction of the box size added on each side", ge=0)
+    min_size: int = param(0, "to=classify: skip crops with a shorter side (pixels)", ge=0)
 
 
 def run_convert(cfg: ConvertConfig) -> Path:
@@ -88,3 +95,36 @@ def _to_classify(cfg: ConvertConfig, splits: dict) -> Path:
         LOGGER.warning("%s", p)
     LOGGER.info("classification dataset: %s (use data=%s)", summary.out, summary.out)
     return summary.out
+
+
+@dataclass
+class SynthConfig:
+    """Arguments of `yoloarena data synth`."""
+
+    out: str = param("datasets/shapes", "output folder (YOLO layout with data.yaml)")
+    n_train: int = param(300, "training images (classify: per class)", ge=1)
+    n_val: int = param(60, "validation images (classify: per class)", ge=1)
+    imgsz: int = param(320, "image size (square)", ge=32)
+    classes: int = param(4, "shape classes (circle, square, triangle, ...)", ge=1, le=8)
+    seed: int = param(0, "random seed (the same seed writes the same files)")
+    task: Literal["detect", "segment", "classify"] = param(
+        "detect",
+        "detect: box labels; segment: the shapes' exact polygons (YOLO-seg rows); "
+        "classify: one shape per image in class folders (ImageNet layout)",
+    )
+
+
+def run_synth(cfg: SynthConfig) -> Path:
+    from ..data.synthetic import SynthSpec, make_synthetic
+
+    if cfg.task == "classify":
+        from ..data.synthetic_classify import ClassifySynthSpec, make_classify_synthetic
+
+        cspec = ClassifySynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, cfg.seed)
+        path = make_classify_synthetic(cfg.out, cspec)
+        print(f"synthetic classification dataset written: {path}")
+        return path
+    spec = SynthSpec(cfg.n_train, cfg.n_val, cfg.imgsz, cfg.classes, seed=cfg.seed, task=cfg.task)
+    path = make_synthetic(cfg.out, spec)
+    print(f"synthetic dataset written: {path}")
+    return path

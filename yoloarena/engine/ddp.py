@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..devices import check_device, is_cuda
 from ..errors import YoloArenaError
 
 
@@ -38,12 +39,16 @@ class DistInfo:
 
 
 def from_environment(device: str) -> DistInfo | None:
-    """Join the process group torchrun describes in the environment; None when not under it."""
+    """Join the process group torchrun describes in the environment; None when not under it.
+
+    device: cpu (gloo) or any CUDA form (NCCL; each process takes the GPU of its local rank)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return None
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and device.strip().lower() != "cpu"
+    cuda = is_cuda(device)
+    if cuda:
+        check_device("cuda")  # the list itself is CUDA_VISIBLE_DEVICES: one GPU per local rank
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo", timeout=timedelta(minutes=30))
     if cuda:
@@ -86,8 +91,11 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def torchrun_command(args: list[str], devices: list[str]) -> list[str]:
-    """The torchrun command that runs `yoloarena train args` on these GPUs, one process each."""
+def torchrun_command(args: list[str], devices: list[int]) -> list[str]:
+    """The torchrun command that runs `yoloarena train args` on these GPUs, one process each.
+
+    Run it with CUDA_VISIBLE_DEVICES set to the devices: every process then asks for `cuda` and
+    takes the GPU of its local rank."""
     rest = [a for a in args if not a.startswith("device=")]
     return [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={len(devices)}",
-            "--standalone", "-m", "yoloarena", "train", *rest]  # fmt: skip
+            "--standalone", "-m", "yoloarena", "train", *rest, "device=cuda"]  # fmt: skip

@@ -1,4 +1,5 @@
-"""`yoloarena predict`: run a model on a source and write runs/predict/<name>/.
+"""`yoloarena predict`: run a model on a source and write runs/predict/<name>/ (project=X
+name=Y: X/Y).
 
 Writes annotated images (annotated .mp4 for videos), labels/<stem>.txt with save_txt,
 crops/<class>/ with save_crop, and predictions.json with every detection.
@@ -6,16 +7,20 @@ crops/<class>/ with save_crop, and predictions.json with every detection.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
-from ..config import save_yaml
+from ..config import param, save_yaml
+from ..devices import FORMS, check_device
+from ..errors import YoloArenaError
+from ..export.runtime import precision_of
 from ..loading import load_model
 from ..structures import Results
+from ..writes import VideoWriter, WriteError, write_image, write_json, write_text
 from .predictor import predict
 from .runs import run_dir
 
@@ -26,35 +31,42 @@ LOGGER = logging.getLogger("yoloarena")
 class PredictConfig:
     """Arguments of `yoloarena predict` (Ultralytics names)."""
 
-    model: str = "yolov5s"
-    source: str = ""
-    imgsz: int | None = None  # None: the model's own size (640; 416 for DAMO-YOLO Nano)
-    conf: float | None = None  # None: the family's default (YOLOv5 0.25, DAMO-YOLO 0.25)
-    iou: float | None = None  # None: the family's default (YOLOv5 0.45, DAMO-YOLO 0.7)
-    max_det: int | None = None
-    agnostic: bool = False
-    classes: list[int] | None = None
-    batch: int = 1
-    device: str = "cpu"
-    half: bool = False
-    vid_stride: int = 1
-    save: bool = True
-    save_txt: bool = False
-    save_conf: bool = False
-    save_crop: bool = False
-    line_width: int | None = None
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
-    verbose: bool = True
+    model: str = param("", "weights file, exported file or registered name (required)")
+    source: str = param("", "image, folder, glob, .txt list, video or http(s) URL")
+    imgsz: int | None = param(None, "inference size (None: the model's own, 640 or 416)", gt=0)
+    conf: float | None = param(
+        None, "confidence threshold (None: the family's default)", ge=0, le=1
+    )
+    iou: float | None = param(None, "NMS IoU threshold (None: the family's default)", ge=0, le=1)
+    max_det: int | None = param(None, "detections per image at most (None: 300)", ge=1)
+    agnostic: bool = param(False, "class-agnostic NMS")
+    classes: list[int] | None = param(None, "keep only these class indices, e.g. 0,2", ge=0)
+    batch: int = param(1, "images per forward pass", ge=1)
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
+    precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
+    augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
+    vid_stride: int = param(1, "use every n-th video frame", ge=1)
+    save: bool = param(True, "save annotated images and videos")
+    save_txt: bool = param(False, "save labels/<stem>.txt (YOLO format)")
+    save_conf: bool = param(False, "add the confidence to save_txt rows")
+    save_crop: bool = param(False, "save crops/<class>/ of every detection")
+    line_width: int | None = param(
+        None, "box line width in pixels (None: from the image size)", ge=1
+    )
+    project: str = param("", "run folder parent ('': runs/predict); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
+    verbose: bool = param(True, "log every image")
 
 
 class _VideoWriters:
-    """One annotated .mp4 per source video, opened on its first frame."""
+    """One annotated .mp4 per source video, opened on its first frame, at the rate of the frames
+    it gets (the video's fps divided by vid_stride)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.writers: dict[str, cv2.VideoWriter] = {}
+    def __init__(self, folder: Path, vid_stride: int = 1) -> None:
+        self.folder, self.vid_stride = folder, max(vid_stride, 1)
+        self.writers: dict[str, VideoWriter] = {}
 
     def write(self, r: Results, img) -> None:
         key = str(r.path)
@@ -62,33 +74,48 @@ class _VideoWriters:
             cap = cv2.VideoCapture(key)
             fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
             cap.release()
-            out = self.folder / f"{Path(key).stem}.mp4"
             h, w = img.shape[:2]
-            self.writers[key] = cv2.VideoWriter(
-                str(out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h)
-            )
+            out = self.folder / f"{Path(key).stem}.mp4"
+            self.writers[key] = VideoWriter(out, fps / self.vid_stride, (w, h))
         self.writers[key].write(img)
 
     def close(self) -> None:
+        """Finish every video; WriteError if one is not fully written."""
+        writers, self.writers = list(self.writers.values()), {}
+        for w in writers:
+            w.close()
+
+    def abort(self) -> None:
         for w in self.writers.values():
-            w.release()
+            w.writer.release()
+        self.writers = {}
 
 
-def run_predict(cfg: PredictConfig) -> Path:
-    """Predict on cfg.source and save everything under runs/predict/<name>/; returns that folder."""
+def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
+    """Predict on cfg.source and save everything in the run folder; returns that folder.
+
+    Inputs that cannot be used are skipped with a warning and appended to errors (the CLI then
+    exits with 1); a failed write stops with WriteError."""
+    if not cfg.model:
+        raise YoloArenaError(
+            "predict needs model=<weights .pt/.pth, an exported file, or a registered name for "
+            "random weights>"
+        )
     if not cfg.source:
-        from ..errors import YoloArenaError
-
-        raise YoloArenaError("predict needs source=<image, folder, glob, list.txt or video>")
-    model = load_model(cfg.model, device=cfg.device).deploy()
+        raise YoloArenaError(
+            "predict needs source=<image, folder, glob, list.txt, video or http(s) URL>"
+        )
+    model = load_model(
+        cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half
+    ).deploy()
     out = run_dir(cfg.project, "predict", cfg.name, cfg.exist_ok)
     save_yaml(cfg, out / "args.yaml")
-    videos = _VideoWriters(out)
+    videos = _VideoWriters(out, cfg.vid_stride)
     records, count, totals = [], 0, {}
     stream = predict(
         model, cfg.source, conf=cfg.conf, iou=cfg.iou, imgsz=cfg.imgsz, max_det=cfg.max_det,
         agnostic=cfg.agnostic, classes=cfg.classes, batch=cfg.batch, half=cfg.half,
-        vid_stride=cfg.vid_stride, stream=True,
+        vid_stride=cfg.vid_stride, stream=True, augment=cfg.augment, errors=errors,
     )  # fmt: skip
     try:
         for r in stream:
@@ -99,12 +126,20 @@ def run_predict(cfg: PredictConfig) -> Path:
                 totals[k] = totals.get(k, 0.0) + v
             if cfg.verbose:
                 LOGGER.info("%d %s", count, r.verbose())
-    finally:
         videos.close()
-        (out / "predictions.json").write_text(json.dumps(records, indent=1))
+    except KeyboardInterrupt:
+        videos.abort()
+        with contextlib.suppress(WriteError):  # keep what was done before the interrupt
+            write_json(out / "predictions.json", records, indent=1)
+        raise
+    except BaseException:
+        videos.abort()
+        raise
+    write_json(out / "predictions.json", records, indent=1)
     if count:
         per = ", ".join(f"{v / count:.1f}ms {k}" for k, v in totals.items())
-        LOGGER.info("Speed: %s per image at imgsz=%d", per, cfg.imgsz or model.imgsz)
+        LOGGER.info("Speed: %s per image at imgsz=%d, %s", per, cfg.imgsz or model.imgsz,
+                    precision_of(model, cfg.half))  # fmt: skip
     LOGGER.info("%d images, results saved to %s", count, out)
     return out
 
@@ -121,12 +156,9 @@ def _save_one(r: Results, cfg: PredictConfig, out: Path, videos: _VideoWriters) 
             videos.write(r, img)
         else:
             suffix = Path(r.path).suffix if r.path else ".jpg"
-            cv2.imwrite(str(out / f"{_stem(r)}{suffix or '.jpg'}"), img)
+            write_image(out / f"{_stem(r)}{suffix or '.jpg'}", img)
     if cfg.save_txt:
-        label = out / "labels" / f"{_stem(r)}.txt"
-        label.parent.mkdir(exist_ok=True)
-        label.write_text("")
-        r.save_txt(label, conf=cfg.save_conf)
+        write_text(out / "labels" / f"{_stem(r)}.txt", r.txt_rows(conf=cfg.save_conf))
     if cfg.save_crop:
         r.save_crop(out / "crops", _stem(r))
 

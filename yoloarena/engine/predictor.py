@@ -45,18 +45,22 @@ def predict(
     half: bool = False,
     vid_stride: int = 1,
     stream: bool = False,
+    augment: bool = False,
+    errors: list[str] | None = None,
 ) -> list[Results] | Iterator[Results]:
-    """Run model on source (file, folder, glob, .txt list, list, array, PIL image, video).
+    """Run model on source (file, folder, glob, .txt list, http(s) URL, list, array, PIL image,
+    video).
 
     Returns a list of Results, or a lazy generator of them with stream=True (use it for videos).
-    Unset NMS settings take the family's predict defaults.
+    Unset NMS settings take the family's predict defaults. augment=True: test-time augmentation.
+    Files that cannot be read are skipped with a warning (and appended to errors if given).
     """
     model = as_module(model)
     settings = {"conf": conf, "iou": iou, "max_det": max_det, "agnostic": agnostic,
-                "classes": classes, "multi_label": multi_label}  # fmt: skip
+                "classes": classes, "multi_label": multi_label, "augment": augment}  # fmt: skip
     size = check_imgsz(imgsz or model.imgsz, max(model.stride))
     frames = iter_frames(source, rgb=rgb, vid_stride=vid_stride)
-    gen = _run(model, frames, settings, size, max(batch, 1), half)
+    gen = _run(model, frames, settings, size, max(batch, 1), half, errors)
     return gen if stream else list(gen)
 
 
@@ -72,12 +76,15 @@ def _run(
     imgsz: int,
     batch: int,
     half: bool,
+    errors: list[str] | None = None,
 ) -> Iterator[Results]:
     for chunk in _batches(frames, batch):
         good = []
         for f in chunk:
             if f.error:
                 LOGGER.warning("skipping %s", f.error)
+                if errors is not None:
+                    errors.append(f.error)
             else:
                 good.append(f)
         if not good:

@@ -7,16 +7,14 @@ import math
 from pathlib import Path
 
 import cv2
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 from ..data.dataset import DetectionDataset
+from ..eval.plots import save_figure, subplots
 from ..plotting import draw_detections
 from ..structures import BatchTargets
+from ..writes import write_image
 
 
 def plot_train_batch(
@@ -38,12 +36,12 @@ def plot_train_batch(
     scale = min(1.0, 1920 / max(grid.shape[:2]))
     if scale < 1:
         grid = cv2.resize(grid, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    cv2.imwrite(str(path), grid)
+    write_image(path, grid)
 
 
 def plot_labels(data: DetectionDataset, path: Path) -> None:
     """Instances per class, and box centres and sizes relative to the image."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), dpi=100)
+    fig, axes = subplots(1, 3, figsize=(15, 4.5), dpi=100)
     counts = np.bincount(data.labels, minlength=data.num_classes)
     axes[0].bar(range(data.num_classes), counts, color="tab:blue")
     axes[0].set_title(f"instances per class ({int(counts.sum())} boxes)")
@@ -69,9 +67,7 @@ def plot_labels(data: DetectionDataset, path: Path) -> None:
         ax.set_title(title)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def plot_results(csv_path: Path, path: Path) -> None:
@@ -83,7 +79,7 @@ def plot_results(csv_path: Path, path: Path) -> None:
     keys = [k for k in rows[0] if k not in ("epoch", "time_s") and not k.startswith("lr/")]
     epochs = [int(r["epoch"]) for r in rows]
     cols = 4
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         math.ceil(len(keys) / cols), cols, figsize=(14, 3 * math.ceil(len(keys) / cols)), dpi=100
     )
     for ax, key in zip(np.ravel(axes), keys, strict=False):
@@ -92,6 +88,4 @@ def plot_results(csv_path: Path, path: Path) -> None:
         ax.grid(alpha=0.3)
     for ax in np.ravel(axes)[len(keys) :]:
         ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -7,7 +7,9 @@ criterion, eval_protocol, transform, and the optional on_train_start hook (YOLOv
 from __future__ import annotations
 
 import csv
+import io
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,8 +23,10 @@ from ..data.train_loader import PipelineSpec, TrainDataset, build_train_loader
 from ..errors import YoloArenaError
 from ..hyp import Hyp
 from ..models.base import Detector
+from ..weights import atomic_save
+from ..writes import WriteError, append_text, write_text
 from . import ddp
-from .checkpoint import save_checkpoint, set_rng_state
+from .checkpoint import checkpoint_dict, set_rng_state
 from .ddp import DistInfo
 from .distill import CWDistiller, distill_weight, neck_channels, teacher_input
 from .ema import ModelEMA
@@ -144,6 +148,17 @@ class Trainer:
         return CWDistiller(s_ch, t_ch).to(run.device)
 
     def _restore(self, ckpt: dict) -> None:
+        try:
+            self._restore_state(ckpt)
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+            where = self.weights_dir / "last.pt"
+            raise YoloArenaError(
+                f"cannot resume from {self.run.config.get('resume') or where}: its training "
+                f"state is damaged ({str(e).splitlines()[0][:120]}); train from its weights "
+                "instead (model=<that file>)"
+            ) from None
+
+    def _restore_state(self, ckpt: dict) -> None:
         train = ckpt["train"]
         self.model.load_state_dict(train["model"])
         self.ema.ema.load_state_dict(ckpt["state_dict"])
@@ -153,6 +168,8 @@ class Trainer:
         self.state.start_epoch = train["epoch"] + 1
         self.state.best_fitness = train["best_fitness"]
         self.state.bad_epochs = train.get("bad_epochs", 0)
+        if self.main:  # rows of epochs after the checkpoint are redone: drop them
+            trim_results(self.run.save_dir / "results.csv", train["epoch"] + 1)
         if self.distiller is not None and "distiller" in train:
             self.distiller.load_state_dict(train["distiller"])
         LOGGER.info("resuming from epoch %d of %d", self.state.start_epoch + 1, self.run.epochs)
@@ -171,16 +188,18 @@ class Trainer:
             losses = self.train_epoch(epoch)
             metrics = self.validate_epoch(epoch)
             fitness = self.fitness(metrics)
-            improved = fitness > self.state.best_fitness
+            # without validation every epoch is the best so far (best.pt = last.pt), and there is
+            # nothing to stop early on
+            improved = run.val_data is None or fitness > self.state.best_fitness
             if improved:
                 self.state.best_fitness, self.state.bad_epochs = fitness, 0
             else:
                 self.state.bad_epochs += 1
-            stop = self.state.bad_epochs >= run.patience
+            stop = run.val_data is not None and self.state.bad_epochs >= run.patience
             finished = epoch == run.epochs - 1 or stop
-            if self.main:
-                self._save(epoch, improved, finished)
+            if self.main:  # results.csv first: last.pt commits the epoch (see _save)
                 self._log(epoch, losses, metrics, time.perf_counter() - t0)
+                self._save(epoch, improved, finished)
             if stop:
                 if self.main:
                     LOGGER.info("early stop: no improvement for %d epochs (patience)", run.patience)
@@ -264,22 +283,37 @@ class Trainer:
                 "recall": m.recall}  # fmt: skip
 
     def _save(self, epoch: int, improved: bool, finished: bool) -> None:
+        """best.pt (when improved), then last.pt, each written atomically. last.pt is the
+        commit: a run killed before it is renamed redoes this epoch on resume (and rewrites
+        best.pt and the results.csv row, see trim_results); a failed write (a full disk) stops
+        training with the last good last.pt in place."""
         run = self.run
         extra = {"bad_epochs": self.state.bad_epochs}
         if self.distiller is not None:
             extra["distiller"] = {
                 k: v.detach().clone() for k, v in self.distiller.state_dict().items()
             }
-        last = save_checkpoint(
-            self.weights_dir / "last.pt", self.model, self.ema, self.optimizer, epoch=epoch,
+        obj = checkpoint_dict(
+            self.model, self.ema, self.optimizer, epoch=epoch,
             best_fitness=self.state.best_fitness, finished=finished, config=run.config,
             hyp=vars(run.hyp), extra=extra,
         )  # fmt: skip
-        if improved:
-            best = self.weights_dir / "best.pt"
-            tmp = best.with_name(".best.pt.tmp")
-            tmp.write_bytes(last.read_bytes())
-            tmp.replace(best)
+        try:
+            if improved:
+                atomic_save(obj, self.weights_dir / "best.pt")
+            atomic_save(obj, self.weights_dir / "last.pt")
+        except WriteError as e:
+            raise self._stopped(epoch, e) from None
+
+    def _stopped(self, epoch: int, error: WriteError) -> YoloArenaError:
+        last = self.weights_dir / "last.pt"
+        kept = (
+            f"the last good checkpoint is {last}; after freeing space continue with "
+            f"`yoloarena train resume={last}`"
+            if last.is_file()
+            else "no checkpoint was written yet"
+        )
+        return YoloArenaError(f"training stopped in epoch {epoch + 1}: {error}; {kept}")
 
     def _log(self, epoch: int, losses: dict, metrics: dict, seconds: float) -> None:
         row = {"epoch": epoch + 1, **{f"train/{k}": v for k, v in losses.items()},
@@ -287,12 +321,15 @@ class Trainer:
                **{f"lr/pg{j}": g["lr"] for j, g in enumerate(self.optimizer.param_groups)},
                "time_s": seconds}  # fmt: skip
         path = self.run.save_dir / "results.csv"
-        new = not path.exists()
-        with path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=list(row))
+        if not path.exists():
+            writer.writeheader()
+        writer.writerow({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in row.items()})
+        try:
+            append_text(path, text.getvalue())
+        except WriteError as e:
+            raise self._stopped(epoch, e) from None
         if self.writer is not None:
             for k, v in row.items():
                 if k != "epoch":
@@ -303,6 +340,26 @@ class Trainer:
         LOGGER.info(
             "epoch %d/%d  %s  (%.1fs)", epoch + 1, self.run.epochs, "  ".join(parts), seconds
         )
+
+
+def trim_results(path: Path, epochs_done: int) -> None:
+    """Keep the rows of results.csv up to epoch epochs_done (1-based), rewritten atomically:
+    a run killed after writing a row but before its checkpoint repeats that epoch."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = lines[:1] + [ln for ln in lines[1:] if _epoch_of(ln) <= epochs_done]
+    if len(keep) < len(lines):
+        LOGGER.info("results.csv: dropping %d rows after epoch %d (redone now)",
+                    len(lines) - len(keep), epochs_done)  # fmt: skip
+        tmp = path.with_name(f".{path.name}.tmp")
+        write_text(tmp, "".join(keep))
+        os.replace(tmp, path)
+
+
+def _epoch_of(line: str) -> int:
+    head = line.split(",", 1)[0].strip()
+    return int(head) if head.isdigit() else 0
 
 
 class _Progress:

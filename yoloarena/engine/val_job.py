@@ -1,18 +1,21 @@
-"""`yoloarena val`: validate a model on a dataset split and write runs/val/<name>/."""
+"""`yoloarena val`: validate a model on a dataset split and write runs/val/<name>/ (project=X
+name=Y: X/Y)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..config import save_yaml, to_dict
+from ..config import param, save_yaml, to_dict
 from ..data.load import load_dataset
+from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..eval.plots import plot_conf_curve, plot_confusion_matrix, plot_pr_curve
+from ..export.runtime import precision_of
 from ..loading import load_model
 from ..models.base import Detector
+from ..writes import write_json
 from .predictor import check_imgsz
 from .runs import run_dir
 from .validator import ValResult, validate
@@ -24,33 +27,43 @@ LOGGER = logging.getLogger("yoloarena")
 class ValConfig:
     """Arguments of `yoloarena val`. Unset NMS values take the model family's protocol."""
 
-    model: str = "yolov5s"
-    data: str = ""
-    split: str = "val"
-    imgsz: int | None = None  # None: the model's own size (640; 416 for DAMO-YOLO Nano)
-    batch: int = 32
-    conf: float | None = None
-    iou: float | None = None
-    max_det: int | None = None
-    rect: bool | None = None
-    half: bool = False
-    device: str = "cpu"
-    workers: int = 2
-    plots: bool = True
-    save_json: bool = True
-    verbose: bool = True
-    project: str = "runs"
-    name: str = "exp"
-    exist_ok: bool = False
+    model: str = param("", "weights file, exported file or registered name (required)")
+    data: str = param("", "dataset .yaml (YOLO layout) or COCO .json")
+    split: str = param("val", "dataset split: train, val or test")
+    imgsz: int | None = param(None, "inference size (None: the model's own, 640 or 416)", gt=0)
+    batch: int = param(32, "images per forward pass", ge=1)
+    conf: float | None = param(None, "confidence threshold (None: the family's protocol, 0.001)",
+                               ge=0, le=1)  # fmt: skip
+    iou: float | None = param(None, "NMS IoU threshold (None: the family's protocol)", ge=0, le=1)
+    max_det: int | None = param(None, "detections per image at most (None: the protocol's)", ge=1)
+    rect: bool | None = param(None, "rectangular batches (None: the family's protocol)")
+    half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
+    precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
+    augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
+    device: str = param("cpu", f"device: {FORMS}", check=check_device)
+    workers: int = param(2, "data-loading worker processes", ge=0)
+    plots: bool = param(True, "save PR, F1, P, R curves and the confusion matrix")
+    save_json: bool = param(True, "save predictions.json (COCO format)")
+    verbose: bool = param(True, "print the per-class table")
+    project: str = param("", "run folder parent ('': runs/val); results go to project/name")
+    name: str = param("exp", "run folder name (exp, exp2, ... unless exist_ok)")
+    exist_ok: bool = param(False, "reuse project/name instead of incrementing")
 
 
 def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValResult]:
     """Validate cfg.model (or the given network) on cfg.data and write the run folder (a
     classifier: top-1/top-5 on a classification dataset, see engine/classify_val.py)."""
+    if not cfg.model and model is None:
+        raise YoloArenaError(
+            "val needs model=<weights .pt/.pth or an exported file> (a registered name has random "
+            "weights: its mAP is meaningless)"
+        )
     if not cfg.data:
         raise YoloArenaError("val needs data=<dataset .yaml or COCO .json>")
     if model is None:
-        model = load_model(cfg.model, device=cfg.device).deploy()
+        model = load_model(
+            cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half
+        ).deploy()
     if model.task == "classify":  # top-1/top-5 on a classification dataset
         from .classify_val import run_val_classify
 
@@ -67,21 +80,27 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     if protocol.conf > 0.01:
         LOGGER.warning("conf=%g: mAP is only comparable at a low threshold (0.001)", protocol.conf)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
-    result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers)
+    result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers,
+                      augment=cfg.augment)  # fmt: skip
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
-    _write(out, cfg, result, dataset.names)
+    precision = precision_of(model, cfg.half)
+    LOGGER.info("precision: %s", precision)
+    _write(out, cfg, result, dataset.names, precision)
     _log(result, cfg.verbose)
     LOGGER.info("results saved to %s", out)
     return out, result
 
 
-def _write(out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str]) -> None:
+def _write(
+    out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str], precision: str
+) -> None:
     save_yaml(cfg, out / "args.yaml")
-    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, **result.to_dict()}
+    summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, "compute": precision,
+               **result.to_dict()}  # fmt: skip
     summary["args"] = to_dict(cfg)
-    (out / "results.json").write_text(json.dumps(summary, indent=1))
+    write_json(out / "results.json", summary, indent=1)
     if cfg.save_json:
-        (out / "predictions.json").write_text(json.dumps(result.predictions))
+        write_json(out / "predictions.json", result.predictions)
     if cfg.plots:
         plot_pr_curve(result.metrics, out / "PR_curve.png")
         for kind in ("F1", "P", "R"):

@@ -92,8 +92,10 @@ def validate(
     half: bool = False,
     workers: int = 2,
     dist: DistInfo | None = None,
+    augment: bool = False,
 ) -> ValResult:
     """Predict every image of dataset under protocol and score the predictions with COCO eval.
+    augment=True: test-time augmentation (the model's forward_augment).
 
     Under DDP every rank predicts a share of the batches; rank 0 scores all predictions and
     every rank gets the metrics.
@@ -121,7 +123,7 @@ def validate(
         t0 = time.perf_counter()
         t["data"] += t0 - tick
         with torch.autocast(device.type, enabled=use_half):
-            out = model(x)
+            out = model.forward_augment(x) if augment else model(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t1 = time.perf_counter()
@@ -141,7 +143,8 @@ def validate(
         metrics = evaluate_coco(dataset.to_coco(), preds, dataset.image_ids.tolist())
     metrics = broadcast(metrics, dist)
     t["scoring"] = time.perf_counter() - t0
-    return ValResult(metrics, preds, confusion, vars(proto) | {"imgsz": imgsz}, t, len(dataset))
+    protocol_used = vars(proto) | {"imgsz": imgsz, "augment": augment}
+    return ValResult(metrics, preds, confusion, protocol_used, t, len(dataset))
 
 
 def _collect(preds, dataset, i, boxes, scores, labels, confusion: ConfusionMatrix) -> None:

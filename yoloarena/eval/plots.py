@@ -1,22 +1,25 @@
-"""Evaluation plots: precision-recall and confidence curves, confusion matrix (matplotlib, Agg)."""
+"""Evaluation plots: precision-recall and confidence curves, confusion matrix.
+
+Figures are matplotlib Figure objects rendered with the Agg canvas explicitly: nothing here
+imports pyplot or switches the backend of a notebook that imports yoloarena.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
+from ..writes import write_figure
 from .coco import CONF_GRID, EvalResult
 from .confusion import ConfusionMatrix
 
 
 def plot_pr_curve(result: EvalResult, path: str | Path) -> Path:
     """Precision vs recall at IoU 0.5: one thin line per class, the class mean in bold."""
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
+    fig, ax = subplots(figsize=(7, 6), dpi=120)
     recall = np.linspace(0, 1, 101)
     curves = result.pr_curves if result.pr_curves is not None else np.zeros((0, 101))
     valid = [k for k in range(len(curves)) if (curves[k] > -1).all()]
@@ -36,7 +39,7 @@ def plot_pr_curve(result: EvalResult, path: str | Path) -> Path:
 def plot_conf_curve(result: EvalResult, kind: str, path: str | Path) -> Path:
     """F1, P or R vs confidence threshold (IoU 0.5), per class and the class mean."""
     names = {"F1": "F1", "P": "Precision", "R": "Recall"}
-    fig, ax = plt.subplots(figsize=(7, 6), dpi=120)
+    fig, ax = subplots(figsize=(7, 6), dpi=120)
     curves = result.conf_curves.get(kind)
     if curves is not None and len(curves):
         for row in curves:
@@ -58,7 +61,7 @@ def plot_confusion_matrix(cm: ConfusionMatrix, names: list[str], path: str | Pat
     labels = [*names, "background"]
     n = len(labels)
     size = min(max(6, n * 0.25), 24)
-    fig, ax = plt.subplots(figsize=(size, size * 0.85), dpi=120)
+    fig, ax = subplots(figsize=(size, size * 0.85), dpi=120)
     data = cm.normalized()
     data = np.where(data < 0.005, np.nan, data)
     im = ax.imshow(data, cmap="Blues", vmin=0, vmax=1)
@@ -88,11 +91,14 @@ def _finish(ax, xlabel: str, ylabel: str, title: str) -> None:
         ax.legend(loc="lower left" if xlabel == "Recall" else "upper right", fontsize=8)
 
 
-def save_figure(fig, path: str | Path) -> Path:
-    """Lay out, write (making the folder) and close a matplotlib figure."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
+    """A new Figure (not registered with pyplot) and its axes, like plt.subplots."""
+    fig_kw = {k: kwargs.pop(k) for k in ("figsize", "dpi") if k in kwargs}
+    fig = Figure(**fig_kw)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Lay out and write a figure (making the folder); WriteError if the write fails."""
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return write_figure(fig, path)

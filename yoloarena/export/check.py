@@ -24,9 +24,11 @@ class Parity:
     max_abs: dict[str, float]  # per output: max |exported - torch|
     allowed: dict[str, float]  # per output: the tolerance it had to meet (at the worst element)
     ok: bool
+    note: str = ""  # a check that is not numeric (CoreML off macOS) says what it did
 
     def summary(self) -> str:
-        return ", ".join(f"{k} {v:.3g}" for k, v in self.max_abs.items())
+        text = ", ".join(f"{k} {v:.3g}" for k, v in self.max_abs.items())
+        return "; ".join(t for t in (text, self.note) if t)
 
 
 def tolerance(half: bool) -> tuple[float, float]:

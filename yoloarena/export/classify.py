@@ -21,6 +21,7 @@ from ..errors import YoloArenaError
 from ..models.base import Classifier
 from ..models.classify_transform import ClassifyTransform
 from .check import ParityError, check_image, compare_raw, parity_input
+from .runtime import file_precision
 
 LOGGER = logging.getLogger("yoloarena")
 OUTPUTS = ["probs"]
@@ -48,17 +49,26 @@ def classify_metadata(model: Classifier, fmt: str, imgsz, batch, dynamic, half) 
     return meta
 
 
+FORMATS = ("onnx", "openvino", "torchscript", "engine")
+
+
 def export_classifier(model: Classifier, fmt: str, *, imgsz=None, batch: int = 1,
-                      half: bool = False, dynamic: bool = False, simplify: bool = True,
-                      nms: bool = False, opset: int = 17, file=None, image=None,
-                      device: str | torch.device = "cpu", **_: Any):  # fmt: skip
+                      half: bool = False, int8: bool = False, dynamic: bool = False,
+                      simplify: bool = True, nms: bool = False, opset: int = 17, file=None,
+                      image=None, device: str | torch.device = "cpu"):  # fmt: skip
     """export_model for a classifier (see yoloarena.export.export_model); returns ExportResult."""
+    from ..devices import select_device
     from . import ExportResult, _check_args, _imgsz, _remove, _with_suffix, _write, default_path
 
-    dev = torch.device(device)
-    _check_args(fmt, half, dev, batch)
+    dev = select_device(device)
+    _check_args(fmt, half, dev, batch, {"int8": False, "data": None, "nms": False,
+                                        "dynamic": dynamic})  # fmt: skip
     if nms:
         raise YoloArenaError("nms=True applies to detectors; a classifier's file outputs probs")
+    if int8 or fmt not in FORMATS:
+        what = "int8=True" if int8 else f"format={fmt}"
+        raise YoloArenaError(f"{what} is not available for classifiers yet (formats: "
+                             f"{', '.join(FORMATS)}, FP32 or half=True)")  # fmt: skip
     if isinstance(model, RuntimeClassifier):
         raise YoloArenaError(f"'{model.source}' is already an exported file; export the .pt")
     hw = _imgsz(imgsz, model)
@@ -74,7 +84,7 @@ def export_classifier(model: Classifier, fmt: str, *, imgsz=None, batch: int = 1
     with torch.inference_mode():
         from .runtime import load_exported
 
-        got = load_exported(path, dev).session(x)
+        got = load_exported(path, dev).session(x)  # type: ignore[union-attr]
         parity = compare_raw(list(graph(x)), got, OUTPUTS, half)
     if not parity.ok:
         _remove(path)
@@ -105,6 +115,7 @@ class RuntimeClassifier(Classifier):
         self.backend = meta["format"]
         self.dynamic = bool(meta.get("dynamic"))
         self.batch = int(meta.get("batch", 1))
+        self.precision = getattr(session, "precision", None) or file_precision(meta)
         self.deployed = True
 
     @property

@@ -81,6 +81,13 @@ def to_onnx(
     onnx.checker.check_model(proto)
     if simplify:
         proto = _slim(proto)
+    add_onnx_metadata(proto, meta)
+    onnx.save(proto, str(tmp))
+    return _replace(tmp, path)
+
+
+def add_onnx_metadata(proto, meta: dict[str, Any]) -> None:
+    """Our metadata, plus plain names/stride/imgsz keys for other tools, in metadata_props."""
     for key, value in (
         (META_KEY, dumps(meta)),
         ("names", json.dumps({str(k): v for k, v in meta["names"].items()})),
@@ -90,8 +97,6 @@ def to_onnx(
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "yoloarena"
-    onnx.save(proto, str(tmp))
-    return _replace(tmp, path)
 
 
 def _slim(proto):
@@ -127,8 +132,17 @@ def to_torchscript(graph: torch.nn.Module, x: torch.Tensor, path: Path, meta: di
     return _replace(tmp, path)
 
 
-def to_engine(onnx_file: Path, path: Path, meta: dict, half: bool, dynamic: bool, batch: int):
-    """TensorRT engine built from the ONNX file (CUDA + the tensorrt package)."""
+def to_engine(
+    onnx_file: Path,
+    path: Path,
+    meta: dict,
+    half: bool,
+    dynamic: bool,
+    batch: int,
+    calib: list | None = None,
+) -> Path:
+    """TensorRT engine built from the ONNX file (CUDA + the tensorrt package); INT8 when calib
+    (preprocessed [1, 3, H, W] float32 arrays) is given, with an entropy calibrator over them."""
     if not torch.cuda.is_available():
         raise YoloArenaError("format=engine (TensorRT) needs a CUDA GPU; this machine has none")
     trt = require("tensorrt", "TensorRT export", "pip install tensorrt (matching your CUDA)")
@@ -141,8 +155,8 @@ def to_engine(onnx_file: Path, path: Path, meta: dict, half: bool, dynamic: bool
         raise YoloArenaError(f"TensorRT could not parse {onnx_file}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 4 << 30)
-    if half:
-        config.set_flag(trt.BuilderFlag.FP16)
+    if half or calib:
+        config.set_flag(trt.BuilderFlag.FP16)  # INT8 layers fall back to FP16, not FP32
     if dynamic:
         h, w = meta["imgsz"]
         profile = builder.create_optimization_profile()
@@ -150,6 +164,11 @@ def to_engine(onnx_file: Path, path: Path, meta: dict, half: bool, dynamic: bool
         opt = max(batch // 2, 1)
         profile.set_shape(name, (1, 3, h, w), (opt, 3, h, w), (batch, 3, h, w))
         config.add_optimization_profile(profile)
+        if calib:
+            config.set_calibration_profile(profile)
+    if calib:
+        config.set_flag(trt.BuilderFlag.INT8)
+        config.int8_calibrator = _calibrator(trt, calib, path.with_suffix(".cache"))
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise YoloArenaError(f"TensorRT failed to build an engine from {onnx_file}")
@@ -158,3 +177,30 @@ def to_engine(onnx_file: Path, path: Path, meta: dict, half: bool, dynamic: bool
     with open(tmp, "wb") as f:  # [4-byte length][metadata json][engine], like the official
         f.write(len(text).to_bytes(4, "little", signed=True) + text + bytes(serialized))
     return _replace(tmp, path)
+
+
+def _calibrator(trt, calib: list, cache: Path):
+    """An IInt8EntropyCalibrator2 feeding the calibration arrays one by one from CUDA memory."""
+
+    class Calibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self) -> None:
+            super().__init__()
+            self.items, self.current = iter(calib), None
+
+        def get_batch_size(self) -> int:
+            return 1
+
+        def get_batch(self, names):
+            x = next(self.items, None)
+            if x is None:
+                return None
+            self.current = torch.from_numpy(x).cuda().contiguous()  # kept alive until the next
+            return [int(self.current.data_ptr())]
+
+        def read_calibration_cache(self):
+            return None  # always calibrate on the images given
+
+        def write_calibration_cache(self, data) -> None:
+            cache.unlink(missing_ok=True)
+
+    return Calibrator()

@@ -1,5 +1,7 @@
-"""Exported files as Detectors: the same predict/val API on ONNX Runtime, OpenVINO, TorchScript
-and TensorRT. Names, preprocessing and NMS defaults come from the file's metadata."""
+"""Exported files as Detectors: the same predict/val API on ONNX Runtime, OpenVINO, TorchScript,
+TensorRT, LiteRT (TFLite) and CoreML (macOS). Names, preprocessing and NMS defaults come from the
+file's metadata; `precision` says what the file holds and, for OpenVINO, what the CPU computes in
+(f32, bf16 or f16: a runtime choice)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,22 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..devices import select_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
 from ..models.transform import DetectTransform
 from .formats import quiet_tracing, require
 from .meta import META_KEY, loads
 
-SUFFIXES = {".onnx": "onnx", ".torchscript": "torchscript", ".engine": "engine", ".xml": "openvino"}
+SUFFIXES = {".onnx": "onnx", ".torchscript": "torchscript", ".engine": "engine", ".xml": "openvino",
+            ".tflite": "tflite", ".mlpackage": "coreml"}  # fmt: skip
+PRECISIONS = ("f32", "bf16", "f16")  # OpenVINO's inference precision on CPU
 
 
 def backend_of(path: Path) -> str | None:
     """The runtime a path needs, or None when it is not an exported model."""
+    if path.suffix.lower() == ".mlpackage":
+        return "coreml"
     if path.is_dir():
         return "openvino" if (path / "model.xml").is_file() else None
     return SUFFIXES.get(path.suffix.lower())
@@ -52,6 +59,7 @@ class RuntimeDetector(Detector):
         self.model_name = meta.get("model_name", "")
         self.meta, self.session, self.source = meta, session, source
         self.backend = meta["format"]
+        self.precision = getattr(session, "precision", None) or file_precision(meta)
         self.batch = int(meta.get("batch", 1))
         self.predict_defaults = PostprocessDefaults(**meta.get("predict_defaults", {}))
         proto = EvalProtocol(**meta.get("eval_protocol", {}))
@@ -112,7 +120,20 @@ class RuntimeDetector(Detector):
         return dict(self.meta)
 
     def extra_repr(self) -> str:
-        return f"backend={self.backend}, source={self.source}"
+        return f"backend={self.backend}, precision={self.precision}, source={self.source}"
+
+
+def precision_of(model: Detector, half: bool = False) -> str:
+    """The precision a model runs in, for the record: an exported file's, else PyTorch's."""
+    text = getattr(model, "precision", None)
+    if text:
+        return text
+    return "fp16 autocast" if half and model.device.type == "cuda" else "fp32"
+
+
+def file_precision(meta: dict[str, Any]) -> str:
+    """What the file stores: int8, fp16 or fp32."""
+    return "int8" if meta.get("int8") else "fp16" if meta.get("half") else "fp32"
 
 
 def _tensor(arr: np.ndarray) -> torch.Tensor:
@@ -146,7 +167,7 @@ class OnnxSession:
 class OpenVINOSession:
     device = torch.device("cpu")
 
-    def __init__(self, folder: Path, device: torch.device) -> None:
+    def __init__(self, folder: Path, device: torch.device, precision: str | None = None) -> None:
         ov = require("openvino", "Running OpenVINO models")
         xml = folder / "model.xml"
         meta_file = folder / f"{META_KEY}.json"
@@ -158,18 +179,44 @@ class OpenVINOSession:
             model = core.read_model(str(xml))
         except Exception as e:
             raise YoloArenaError(f"'{xml}' is not a readable OpenVINO IR: {e}") from None
-        # the CPU plugin's default precision is bf16 on CPUs with AMX/AVX512-BF16: pin it, so an
-        # FP32 IR computes in FP32 and an FP16 IR in FP16 where the CPU has it
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-        if self.meta.get("half") and "FP16" in caps:
-            config["INFERENCE_PRECISION_HINT"] = "f16"
+        hint = inference_precision(precision, self.meta, core.get_property("CPU",
+                                   "OPTIMIZATION_CAPABILITIES"))  # fmt: skip
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
+        used = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        used = getattr(used, "get_type_name", lambda: str(used))().lower()
+        used = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}.get(used, used)
+        self.precision = f"{file_precision(self.meta)} IR, {used} compute"
 
     def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         res = self.request.infer({0: x.detach().cpu().contiguous().numpy()})
         return [_tensor(np.array(res[o])) for o in self.compiled.outputs]
+
+
+def inference_precision(precision: str | None, meta: dict[str, Any], caps: list[str]) -> str:
+    """OpenVINO's CPU inference precision: the one asked for (f32, bf16, f16; half: the CPU's
+    16-bit float), else f32 for an FP32 or INT8 IR and f16 for an FP16 IR where the CPU has it.
+
+    Pinned explicitly: the plugin's default is bf16 on CPUs with AMX/AVX512-BF16."""
+    text = str(precision or "").strip().lower()
+    text = {"fp32": "f32", "fp16": "f16", "bfloat16": "bf16", "half": "half"}.get(text, text)
+    if text == "half":
+        text = "f16" if "FP16" in caps else "bf16" if "BF16" in caps else ""
+        if not text:
+            raise YoloArenaError("half=True on OpenVINO needs a CPU with FP16 or BF16 compute; "
+                                 "this one has neither: use precision=f32")  # fmt: skip
+    if not text:
+        return "f16" if meta.get("half") and "FP16" in caps else "f32"
+    if text not in PRECISIONS:
+        raise YoloArenaError(f"precision={precision} is not one of {', '.join(PRECISIONS)}")
+    need = {"bf16": "BF16", "f16": "FP16"}.get(text)
+    if need and need not in caps:
+        raise YoloArenaError(
+            f"precision={text} needs a CPU with {need} compute; this one offers "
+            f"{', '.join(c for c in caps if c in ('FP32', 'BF16', 'FP16'))}"
+        )
+    return text
 
 
 class TorchScriptSession:
@@ -227,16 +274,26 @@ class TensorRTSession:
         return [o.float() if o.is_floating_point() else o for o in outs]
 
 
-_SESSIONS = {
-    "onnx": OnnxSession,
-    "openvino": OpenVINOSession,
-    "torchscript": TorchScriptSession,
-    "engine": TensorRTSession,
-}
+def _sessions() -> dict[str, Any]:
+    from .coreml import CoreMLSession
+    from .tflite import TFLiteSession
+
+    return {
+        "onnx": OnnxSession,
+        "openvino": OpenVINOSession,
+        "torchscript": TorchScriptSession,
+        "engine": TensorRTSession,
+        "tflite": TFLiteSession,
+        "coreml": CoreMLSession,
+    }
 
 
-def load_exported(path: str | Path, device: torch.device | str = "cpu") -> RuntimeDetector:
-    """A RuntimeDetector for an exported file (.onnx, .torchscript, .engine, OpenVINO folder)."""
+def load_exported(
+    path: str | Path, device: torch.device | str = "cpu", precision: str | None = None
+) -> RuntimeDetector:
+    """A RuntimeDetector for an exported file (.onnx, .torchscript, .engine, .tflite,
+    .mlpackage, an OpenVINO folder). precision: OpenVINO's inference precision (f32, bf16, f16,
+    or half: the CPU's 16-bit float); other runtimes compute as their file says."""
     path = Path(path)
     if path.suffix == ".xml":
         path = path.parent
@@ -245,7 +302,14 @@ def load_exported(path: str | Path, device: torch.device | str = "cpu") -> Runti
         raise YoloArenaError(f"'{path}' is not an exported model ({', '.join(SUFFIXES)})")
     if path.is_file() and path.stat().st_size == 0:
         raise YoloArenaError(f"'{path}' is empty (0 bytes); export it again")
-    session = _SESSIONS[backend](path, torch.device(device))
+    if precision and backend != "openvino":
+        raise YoloArenaError(
+            f"precision={precision} applies to OpenVINO files; '{path}' runs as its file says "
+            f"({backend})"
+        )
+    factory = _sessions()[backend]
+    dev = select_device(device)
+    session = factory(path, dev, precision) if backend == "openvino" else factory(path, dev)
     if session.meta.get("task") == "classify":
         from .classify import RuntimeClassifier
 

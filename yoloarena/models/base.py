@@ -4,6 +4,8 @@ Every model is a plain ``nn.Module`` with a ``task`` (``detect``, ``segment``, `
 names, and its own preprocessing (``transform``). The Detector contract, the same for every family:
 
 - ``forward(images) -> HeadOutput``: raw per-level maps, plus decoded boxes/scores in eval mode.
+- ``forward_augment(images) -> HeadOutput``: test-time augmentation (eval mode): decoded rows of
+  several scaled and mirrored passes, merged, ready for postprocess (``levels`` empty).
 - ``criterion(output, targets) -> dict[str, Tensor]`` (losses with a ``total``).
 - ``postprocess(output, ...) -> list[(boxes, scores, labels)]``: decode + NMS, input pixels.
 - ``predict(images, ...) -> list[Results]`` on in-memory images: transform, forward, postprocess,
@@ -28,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.sources import is_pil, iter_frames
+from ..errors import YoloArenaError
 from ..nn.fuse import fuse_model
 from ..ops.nms import multiclass_nms
 from ..structures import Results
@@ -43,12 +46,17 @@ class HeadOutput:
     boxes: [B, N, 4] xyxy in input pixels; scores: [B, N, C] class probabilities;
     objectness: [B, N] or None for families without an objectness branch. Decoded fields are
     None in training mode.
+    Segmentation models add mask_coefficients [B, N, M] (raw, one row per decoded box; decoded
+    fields) and prototypes [B, M, H/4, W/4] (train and eval): a box's mask is
+    sigmoid(coefficients @ prototypes), cropped to the box (see ops.masks).
     """
 
     levels: list[torch.Tensor]
     boxes: torch.Tensor | None = None
     scores: torch.Tensor | None = None
     objectness: torch.Tensor | None = None
+    mask_coefficients: torch.Tensor | None = None
+    prototypes: torch.Tensor | None = None
 
     def confidences(self) -> torch.Tensor:
         """[B, N, C] final class confidences (scores times objectness when there is one)."""
@@ -169,6 +177,14 @@ class Detector(Model):
         out = self.head_output(feats)
         return (out, feats) if return_features else out
 
+    def forward_augment(self, images: torch.Tensor) -> HeadOutput:
+        """Decoded output of test-time augmentation (see models/augment.py); families that
+        support it override this."""
+        raise YoloArenaError(
+            f"test-time augmentation (augment=True) is not available for {self.family or 'this'} "
+            f"model ({type(self).__name__})"
+        )
+
     def configure_criterion(self, hyp: Any, imgsz: int) -> None:
         """Set up the loss for training with these hyperparameters at this image size."""
         raise NotImplementedError(f"training is not available for {self.family} yet")
@@ -218,11 +234,15 @@ class Detector(Model):
         imgsz: int | None = None,
         rgb: bool = False,
         half: bool = False,
+        augment: bool = False,
+        shape: tuple[int, int] | None = None,
         **settings: Any,
     ) -> list[Results]:
         """Detect objects in in-memory images: one or a list of numpy arrays (HWC, BGR as OpenCV
         gives them; rgb=True for RGB) or PIL images. Keyword arguments go to postprocess (conf,
         iou, max_det, multi_label, agnostic, classes; unset ones take the family's defaults).
+        augment=True runs test-time augmentation (forward_augment); shape (h, w) fixes the input
+        shape of the batch instead of the transform's own rule (the hub call's shared shape).
 
         For files, folders, globs, URLs and videos use ``yoloarena.load(...).predict(source)``.
         Each Results carries the per-image time of each stage in ``speed`` (ms).
@@ -232,10 +252,10 @@ class Detector(Model):
             self.eval()
         device = self.device
         t0 = time.perf_counter()
-        x, infos = self.transform(arrays, imgsz or self.imgsz, device)
+        x, infos = self.transform(arrays, imgsz or self.imgsz, device, shape=shape)
         t1 = time.perf_counter()
         with torch.autocast(device.type, enabled=half and device.type == "cuda"):
-            out = self(x)
+            out = self.forward_augment(x) if augment else self(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t2 = time.perf_counter()

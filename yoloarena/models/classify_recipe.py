@@ -1,4 +1,4 @@
-"""The classification training recipe of YOLOv5 v7.0's classify/train.py, as one Hyp.
+"""The classification training recipe of YOLOv5 v7.0's classify/train.py.
 
 Every family registers it as its `classify` preset (the default of its classifiers), so YOLOv5,
 DAMO-YOLO and torchvision classifiers train alike: Adam (beta1 0.9) at lr0 0.001, weight decay
@@ -7,16 +7,27 @@ epoch (`cos_lr=True`: cosine), no warmup (upstream has none; `warmup_epochs=` ad
 gradient norm clipped at 10, EMA (0.9999, tau 2000), cross-entropy with label smoothing 0.1, AMP
 on CUDA.
 
-Augmentation, mapped onto the shared Hyp fields: `scale_range` = the random resized crop's area
+Augmentation, mapped onto the shared Hyp keys: `scale_range` = the random resized crop's area
 range (0.08-1), `fliplr` / `flipud` = the flips (0.5 / 0), `hsv_v` = brightness and contrast
 jitter, `hsv_s` = saturation jitter (0.4 each), `hsv_h` = hue jitter (0).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from ..config import param
 from ..hyp import Hyp
 
-CLASSIFY = Hyp(
+
+@dataclass
+class ClassifyHyp(Hyp):
+    """The shared keys plus what a classifier's loss reads."""
+
+    label_smoothing: float = param(0.0, "label smoothing epsilon", ge=0, lt=1)
+
+
+CLASSIFY = ClassifyHyp(
     optimizer="Adam", lr0=0.001, lrf=0.01, momentum=0.9, weight_decay=5e-5, schedule="linear",
     warmup_epochs=0.0, warmup_bias_lr=0.0, nbs=0, grad_clip=10.0, ema_decay=0.9999,
     ema_tau=2000.0, label_smoothing=0.1, hsv_h=0.0, hsv_s=0.4, hsv_v=0.4, fliplr=0.5, flipud=0.0,

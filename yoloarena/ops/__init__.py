@@ -12,7 +12,7 @@ from .boxes import (
     xyxy_to_ltwh,
 )
 from .letterbox import batch_shape, letterbox, letterbox_boxes, unletterbox
-from .nms import multiclass_nms, nms
+from .nms import multiclass_nms, multiclass_nms_indices, nms
 
 __all__ = [
     "batch_shape",
@@ -26,6 +26,7 @@ __all__ = [
     "letterbox_boxes",
     "ltwh_to_xyxy",
     "multiclass_nms",
+    "multiclass_nms_indices",
     "nms",
     "unletterbox",
     "xyxy_to_cxcywh",

@@ -43,18 +43,37 @@ def multiclass_nms(
     class of each box. At most max_nms candidates (the highest scores) enter NMS, and at most
     max_det detections come out. Returns (boxes [K, 4], scores [K], labels [K] int64).
     """
+    rows, score, cls = multiclass_nms_indices(
+        boxes, scores, conf, iou, max_det, multi_label, agnostic, classes, max_nms
+    )
+    return boxes[rows], score, cls
+
+
+def multiclass_nms_indices(
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    max_det: int = 300,
+    multi_label: bool = False,
+    agnostic: bool = False,
+    classes: Sequence[int] | None = None,
+    max_nms: int = 30000,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """multiclass_nms, returning (row of each detection in boxes [K] int64, scores, labels), so
+    that per-box extras (mask coefficients) can follow the detections."""
     if multi_label and scores.shape[1] > 1:
         idx, cls = (scores > conf).nonzero(as_tuple=True)
-        boxes, score = boxes[idx], scores[idx, cls]
+        score = scores[idx, cls]
     else:
         score, cls = scores.max(1)
-        keep = score > conf
-        boxes, score, cls = boxes[keep], score[keep], cls[keep]
+        idx = (score > conf).nonzero().squeeze(1)
+        score, cls = score[idx], cls[idx]
     if classes is not None:
         keep = torch.isin(cls, torch.as_tensor(list(classes), device=cls.device))
-        boxes, score, cls = boxes[keep], score[keep], cls[keep]
+        idx, score, cls = idx[keep], score[keep], cls[keep]
     if score.shape[0] > max_nms:
         top = score.topk(max_nms).indices
-        boxes, score, cls = boxes[top], score[top], cls[top]
-    keep = nms(boxes, score, iou, None if agnostic else cls, max_det)
-    return boxes[keep], score[keep], cls[keep].long()
+        idx, score, cls = idx[top], score[top], cls[top]
+    keep = nms(boxes[idx], score, iou, None if agnostic else cls, max_det)
+    return idx[keep], score[keep], cls[keep].long()

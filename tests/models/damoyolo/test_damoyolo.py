@@ -11,6 +11,7 @@ from recipe import fixture_input, recipe_state_dict
 
 import yoloarena
 from yoloarena.bench.stats import count_flops, count_params
+from yoloarena.data.images import read_image
 from yoloarena.errors import WeightsError
 from yoloarena.nn import count_batchnorms
 from yoloarena.registry import build_model, list_models
@@ -117,9 +118,9 @@ def test_official_layout_round_trip_and_bad_files(tmp_path) -> None:
 
 def test_predict_uses_stretch_rgb_raw_pixels() -> None:
     model = build_model("damoyolo-ns").eval()
-    assert model.preprocess.resize == "stretch" and model.preprocess.divisor == 1.0
-    img = shared_path("data", "images", "zidane.jpg")
-    r = model.predict(img, conf=0.01)[0]
+    assert model.transform.resize == "stretch" and model.transform.divisor == 1.0
+    img = read_image(shared_path("data", "images", "zidane.jpg"))
+    r = model.predict(img, conf=0.01)[0]  # the network's own predict, on an in-memory image
     assert r.orig_shape == (720, 1280) and len(r) > 0
     assert float(r.boxes[:, 2].max()) <= 1280 and float(r.boxes[:, 3].max()) <= 720
     assert model.eval_protocol.conf == 0.03 and model.eval_protocol.iou == 0.65

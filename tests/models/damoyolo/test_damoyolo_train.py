@@ -95,9 +95,9 @@ def test_damoyolo_resumes_to_the_same_weights(tmp_path) -> None:
         return [a.replace("model=yolov5n", "model=damoyolo-ns") for a in train_args(project, name)]
 
     run_to_end("plain", args("reference"), tmp_path)
-    ref = load_checkpoint(project / "train" / "reference" / "weights" / "last.pt")
+    ref = load_checkpoint(project / "reference" / "weights" / "last.pt")
     kill_when(launch("plain", args("killed"), tmp_path), "epoch 2/3 6/12")
-    last = project / "train" / "killed" / "weights" / "last.pt"
+    last = project / "killed" / "weights" / "last.pt"
     assert load_checkpoint(last)["train"]["epoch"] == 0
     run_to_end("plain", ["train", f"resume={last}"], tmp_path)
     assert_same_weights(ref, load_checkpoint(last))

@@ -13,7 +13,12 @@ from typing import Any
 import torch
 
 from ...errors import WeightsError
-from ...weights import LoadedWeights, float_state_dict, register_checkpoint_reader
+from ...weights import (
+    LoadedWeights,
+    check_num_classes,
+    float_state_dict,
+    register_checkpoint_reader,
+)
 from .model import DamoYolo
 from .variants import VARIANTS
 
@@ -55,7 +60,9 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
     sd = official_state_dict(obj)
     if sd is None or _HEAD_KEY not in sd:
         return None
-    nc = int(sd[_HEAD_KEY].shape[0])
+    if sd[_HEAD_KEY].ndim != 4:
+        raise WeightsError(f"'{path}': {_HEAD_KEY} is not a convolution weight")
+    nc = check_num_classes(int(sd[_HEAD_KEY].shape[0]), path)
     if nc == 81:
         raise WeightsError(
             f"'{path}' looks like a legacy DAMO-YOLO v0.1/v0.2 checkpoint (81 class channels, "

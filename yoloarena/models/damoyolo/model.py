@@ -11,12 +11,16 @@ from torch import nn
 
 from ...data.coco_classes import COCO80_NAMES
 from ...structures import BatchTargets
+from ..augment import augmented_forward
 from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
 from ..transform import DetectTransform
 from .giraffe import GiraffeNeckV2
 from .head import ZeroHead
 from .loss import DamoLoss
-from .tinynas import STRUCTURES, TinyNASCSP, TinyNASMob, TinyNASRes
+from .structure import STRUCTURES, Structure
+from .tinynas import build_backbone
+
+BLOCK_TYPE = {"res": "k1kx", "csp": "kxkx", "mob": "mobile"}  # backbone kind -> structure type
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,20 @@ class DamoVariant:
     def nano(self) -> bool:
         return self.backbone == "mob"
 
+    @property
+    def block_type(self) -> str:
+        return BLOCK_TYPE[self.backbone]
+
+
+def neck_and_head(
+    variant: DamoVariant, c_in: tuple[int, int, int], num_classes: int
+) -> tuple[GiraffeNeckV2, ZeroHead]:
+    """The variant's RepGFPN neck on backbone outputs of widths c_in, and its ZeroHead."""
+    neck = GiraffeNeckV2(c_in, variant.neck_out, variant.depth, variant.hidden_ratio, variant.act,
+                         depthwise=variant.nano)  # fmt: skip
+    reg_max, kernel = (7, 1) if variant.nano else (16, 3)
+    return neck, ZeroHead(num_classes, variant.neck_out, (8, 16, 32), reg_max, kernel)
+
 
 class DamoYolo(Detector):
     family = "damoyolo"
@@ -46,30 +64,36 @@ class DamoYolo(Detector):
         variant: DamoVariant,
         num_classes: int = 80,
         names: dict[int, str] | Sequence[str] | None = None,
+        structure: Structure | None = None,
     ) -> None:
+        """structure: a searched backbone instead of the variant's own (same block type); the
+        neck, head, activation and training recipe stay the variant's."""
         if names is None and num_classes == len(COCO80_NAMES):
             names = COCO80_NAMES
         rule = DetectTransform(resize="stretch", rgb=True, divisor=1.0, rect=False)
         super().__init__(num_classes, (8, 16, 32), names, rule, imgsz=variant.imgsz)
         self.variant = variant
-        structure = STRUCTURES[variant.structure]
-        if variant.backbone == "res":
-            self.backbone: nn.Module = TinyNASRes(structure, variant.act)
-        elif variant.backbone == "csp":
-            self.backbone = TinyNASCSP(structure, variant.act)
-        else:
-            self.backbone = TinyNASMob(structure)
-        self.neck = GiraffeNeckV2(
-            structure.out_channels, variant.neck_out, variant.depth, variant.hidden_ratio,
-            variant.act, depthwise=variant.nano,
-        )  # fmt: skip
-        reg_max, kernel = (7, 1) if variant.nano else (16, 3)
-        self.head = ZeroHead(num_classes, variant.neck_out, self.stride, reg_max, kernel)
+        structure = structure or STRUCTURES[variant.structure]
+        if structure.type != variant.block_type:
+            raise ValueError(
+                f"a {structure.type} structure needs the neck of a {structure.type} model, not "
+                f"of DAMO-YOLO-{variant.structure} ({variant.block_type})"
+            )
+        self.structure = structure
+        self.build_kwargs: dict[str, Any] = {}  # how to rebuild a searched model (checkpoints)
+        self.backbone: nn.Module = build_backbone(structure, variant.act)
+        self.neck, self.head = neck_and_head(variant, structure.out_channels, num_classes)
         self.head.initialize()
         if variant.nano:
             self.eval_protocol = EvalProtocol(conf=0.03, iou=0.65, max_det=500, rect=False)
         presets = {"T": "damo-t", "Ns": "damo-ns", "Nm": "damo-nano", "Nl": "damo-nano"}
         self.default_hyp = presets.get(variant.structure, "damo-sml")
+
+    def metadata(self) -> dict[str, Any]:
+        meta = super().metadata()
+        if self.build_kwargs:
+            meta["build_kwargs"] = dict(self.build_kwargs)
+        return meta
 
     def features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Neck outputs at strides 8, 16, 32."""
@@ -110,6 +134,13 @@ class DamoYolo(Detector):
         scores, boxes = self.head.decode(levels)
         return HeadOutput(levels, boxes=boxes, scores=scores)
 
+    def forward_augment(self, images: torch.Tensor) -> HeadOutput:
+        """Test-time augmentation, YOLOv5's scheme on the stretched input (scales 1, 0.83
+        mirrored, 0.67; the smaller passes padded right/bottom with grey 114, DAMO-YOLO's inputs
+        being raw 0..255 pixels), merged before NMS."""
+        grey = self.transform.pad_value / self.transform.divisor
+        return augmented_forward(self, images, _level_rows, pad_value=grey)
+
     def reparameterize(self) -> DamoYolo:
         """Switch every RepConv to its single 3x3 conv (BatchNorms elsewhere stay)."""
         from .blocks import RepConv
@@ -118,3 +149,8 @@ class DamoYolo(Detector):
             if isinstance(module, RepConv):
                 module.fuse()
         return self
+
+
+def _level_rows(levels: list[torch.Tensor]) -> list[int]:
+    """Decoded rows per level: one per grid cell ([B, C, h, w] maps)."""
+    return [lv.shape[2] * lv.shape[3] for lv in levels]

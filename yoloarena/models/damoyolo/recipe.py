@@ -1,8 +1,13 @@
-"""The official DAMO-YOLO v0.3 training recipes as presets (per model size)."""
+"""DAMO-YOLO's hyperparameter section and the official v0.3 training recipes as presets (per
+model size)."""
 
 from __future__ import annotations
 
-from ...hyp import Hyp, register_hyp, register_short
+from ...hyp import Hyp, register_hyp, register_section, register_short
+
+# The shared keys only: the loss weights (QFL 1.0, GIoU 2.0, DFL 0.25) are fixed by the official
+# recipe, so YOLOv5's loss gains (box=, cls=, obj=, ...) are refused for this family.
+register_section("damoyolo", Hyp, title="DAMO-YOLO")
 
 # SGD (Nesterov) at 0.01 per 64 images, quadratic warmup over 5 epochs, cosine to 5% then flat
 # for the last 16 epochs without mosaic/mixup/affine, EMA 0.9998, no gradient clipping and no

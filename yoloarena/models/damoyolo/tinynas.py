@@ -4,12 +4,13 @@
   of the last stage; outputs of stages 2, 4, 5 (strides 8, 16, 32).
 - TinyNASCSP (M, L): Focus stem and CSP wrappers (`csp_stage`); stages 3 and 4 share one wrapper.
 - TinyNASMob (Nano): plain stride-2 stem and MobileV3 blocks.
+
+The structures themselves (released and searched) are data: see structure.py.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -21,53 +22,9 @@ from .blocks import (
     ResConvBlock,
     SPPBottleneck,
 )
+from .structure import STRUCTURES, Stage, Structure
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One searched stage: c_in -> c_out, stride, L units, bottleneck width btn."""
-
-    c_in: int
-    c_out: int
-    stride: int
-    depth: int
-    btn: int
-
-
-@dataclass(frozen=True)
-class Structure:
-    """A searched backbone: stem width and five stages (strides 2, 2, 2, 1, 2)."""
-
-    stem: int
-    stages: tuple[Stage, ...]
-
-    @property
-    def out_channels(self) -> tuple[int, int, int]:
-        s = self.stages
-        return (s[1].c_out, s[3].c_out, s[4].c_out)
-
-
-def _structure(stem: int, *rows: tuple[int, int, int, int, int]) -> Structure:
-    return Structure(stem, tuple(Stage(*r) for r in rows))
-
-
-# (c_in, c_out, stride, L, btn) per stage, as recorded by the official search results.
-STRUCTURES = {
-    "T": _structure(24, (24, 64, 2, 2, 24), (64, 96, 2, 2, 64), (96, 192, 2, 2, 96),
-                    (192, 192, 1, 2, 152), (192, 384, 2, 1, 192)),
-    "S": _structure(32, (32, 128, 2, 1, 24), (128, 128, 2, 5, 88), (128, 256, 2, 3, 128),
-                    (256, 256, 1, 2, 120), (256, 512, 2, 1, 144)),
-    "M": _structure(32, (32, 128, 2, 2, 64), (128, 128, 2, 4, 64), (128, 256, 2, 4, 256),
-                    (256, 256, 1, 4, 256), (256, 512, 2, 3, 256)),
-    "L": _structure(32, (32, 128, 2, 3, 96), (128, 128, 2, 5, 96), (128, 256, 2, 5, 384),
-                    (256, 256, 1, 5, 384), (256, 512, 2, 4, 384)),
-    "Ns": _structure(16, (16, 24, 2, 1, 24), (24, 40, 2, 2, 64), (40, 64, 2, 2, 40),
-                     (64, 80, 1, 2, 152), (80, 160, 2, 2, 192)),
-    "Nm": _structure(16, (16, 40, 2, 2, 24), (40, 64, 2, 2, 64), (64, 112, 2, 2, 40),
-                     (112, 128, 1, 2, 152), (128, 256, 2, 1, 192)),
-    "Nl": _structure(24, (24, 48, 2, 1, 24), (48, 80, 2, 2, 64), (80, 160, 2, 2, 40),
-                     (160, 160, 1, 3, 152), (160, 320, 2, 2, 192)),
-}  # fmt: skip
+__all__ = ["STRUCTURES", "TinyNASCSP", "TinyNASMob", "TinyNASRes", "build_backbone"]
 
 
 class StageBlocks(nn.Module):
@@ -187,3 +144,13 @@ class TinyNASCSP(nn.Module):
             if i in (2, 3, 4):
                 outs.append(x)
         return outs
+
+
+def build_backbone(structure: Structure, act: str) -> nn.Module:
+    """The backbone a structure describes: k1kx -> TinyNASRes, kxkx -> TinyNASCSP (act: the
+    model's activation), mobile -> TinyNASMob (SiLU, as the Nano models)."""
+    if structure.type == "k1kx":
+        return TinyNASRes(structure, act)
+    if structure.type == "kxkx":
+        return TinyNASCSP(structure, act)
+    return TinyNASMob(structure)

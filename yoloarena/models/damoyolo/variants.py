@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+from ...errors import YoloArenaError, unknown
 from ...registry import register_model
 from .model import DamoVariant, DamoYolo
+from .structure import STRUCTURES, Structure, read_structure
+
+LOGGER = logging.getLogger("yoloarena")
 
 VARIANTS = {
     "damoyolo-t": DamoVariant("T", "res", "relu", (64, 128, 256), 1.0, 1.0),
@@ -48,3 +56,68 @@ def _register(name: str) -> None:
 
 for _name in VARIANTS:
     _register(_name)
+
+
+def variants_of(block_type: str) -> list[str]:
+    """Released models whose backbone has this block type, smallest first."""
+    return [n for n, v in VARIANTS.items() if v.block_type == block_type]
+
+
+def _size(st: Structure) -> tuple[int, ...]:
+    return (*st.out_channels, sum(s.depth for s in st.stages))
+
+
+def closest_variant(structure: Structure) -> str:
+    """The released model of the same block type whose backbone is closest in output widths
+    (C3, C4, C5) and total depth: least sum of |log ratio| (ties go to the smaller model)."""
+
+    def distance(name: str) -> float:
+        ref = _size(STRUCTURES[VARIANTS[name].structure])
+        return sum(abs(math.log(a / b)) for a, b in zip(_size(structure), ref, strict=True))
+
+    return min(variants_of(structure.type), key=distance)
+
+
+def check_neck(neck: str, structure: Structure) -> str:
+    """neck, checked to be a released model of the structure's block type."""
+    choices = variants_of(structure.type)
+    if neck not in choices:
+        raise unknown(f"neck for a {structure.type} structure", neck, choices)
+    return neck
+
+
+@register_model("damoyolo-nas", family="damoyolo", listed=False)
+def damoyolo_nas(
+    num_classes: int = 80,
+    names: dict[int, str] | Sequence[str] | None = None,
+    structure: Structure | dict[str, Any] | str | Path | None = None,
+    neck: str | None = None,
+) -> DamoYolo:
+    """DAMO-YOLO on a searched backbone: structure (a Structure, its dict or json text, or a
+    structure .yaml/.json file) with the neck, head and recipe of a released model of the same
+    block type (neck; default: the file's `neck`, else the closest released variant)."""
+    if structure is None:
+        raise YoloArenaError(
+            "damoyolo-nas needs a structure: give model=path/to/structure.yaml (written by "
+            "`yoloarena search`)"
+        )
+    source = "structure"
+    if isinstance(structure, str) and structure.lstrip().startswith("{"):  # from a checkpoint
+        structure = Structure.from_json(structure)
+    elif isinstance(structure, str | Path):
+        source = str(structure)
+        structure, file_neck = read_structure(structure)
+        neck = neck or file_neck
+    elif isinstance(structure, dict):
+        structure = Structure.from_dict(structure)
+    chosen = check_neck(neck, structure) if neck else closest_variant(structure)
+    variant = VARIANTS[chosen]
+    if source != "structure":  # built from a file: say where neck, head and recipe come from
+        why = "named in the file" if neck else f"the closest released {structure.type} model"
+        LOGGER.info("%s: %s backbone with the neck, head and training recipe of %s (%s)",
+                    source, structure.describe(), chosen, why)  # fmt: skip
+    model = DamoYolo(variant, num_classes=num_classes, names=names, structure=structure)
+    model.imgsz = variant.imgsz
+    # plain strings, as checkpoints and exported files keep them
+    model.build_kwargs = {"structure": structure.to_json(), "neck": chosen}
+    return model

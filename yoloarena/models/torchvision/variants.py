@@ -14,10 +14,10 @@ from typing import Any
 import torch
 import torchvision
 
-from ...hyp import register_hyp
+from ...hyp import register_hyp, register_section
 from ...registry import register_model
 from ...weights import LoadedWeights, float_state_dict, register_checkpoint_reader
-from ..classify_recipe import CLASSIFY, PRESET
+from ..classify_recipe import CLASSIFY, PRESET, ClassifyHyp
 from .model import TorchvisionClassifier
 
 # arch: (published top-1, top-5, params M, GFLOPs at 224, ONNX CPU ms, TensorRT V100 ms), the
@@ -62,6 +62,7 @@ def _register(arch: str) -> None:
 
 for _arch in _ARCHS:
     _register(_arch)
+register_section("torchvision", ClassifyHyp, title="torchvision")
 register_hyp("torchvision", PRESET, CLASSIFY)
 
 

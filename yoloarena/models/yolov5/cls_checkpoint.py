@@ -47,7 +47,10 @@ def read_official_cls(obj: Any, path: Path) -> LoadedWeights | None:
     model = obj.get("ema") or obj.get("model")
     if not isinstance(model, Placeholder) or model.class_path != CLASS_PATH:
         return None
-    sd = float_state_dict(flatten_placeholder(model))
+    try:
+        sd = float_state_dict(flatten_placeholder(model))
+    except WeightsError as e:
+        raise WeightsError(f"'{path}' is not a usable YOLOv5 checkpoint: {e}") from None
     if _HEAD not in sd:
         raise WeightsError(
             f"'{path}' is a YOLOv5 classification checkpoint without the Classify head "

@@ -22,10 +22,11 @@ class Detect(nn.Module):
         anchors_px: Sequence[Sequence[float]],
         channels: Sequence[int],
         strides: Sequence[int],
+        num_extra: int = 0,
     ) -> None:
         super().__init__()
         self.nc = num_classes
-        self.no = num_classes + 5
+        self.no = num_classes + 5 + num_extra  # extra raw outputs per anchor (mask coefficients)
         self.nl = len(channels)
         self.na = len(anchors_px[0]) // 2
         self.strides = tuple(int(s) for s in strides)
@@ -41,7 +42,7 @@ class Detect(nn.Module):
         for conv, s in zip(self.m, self.strides, strict=True):
             b = conv.bias.view(self.na, -1)
             b[:, 4] += math.log(objects_per_image / (imgsz / s) ** 2)
-            b[:, 5:] += math.log(0.6 / (self.nc - 0.99999))
+            b[:, 5 : 5 + self.nc] += math.log(0.6 / (self.nc - 0.99999))
 
     def _grid(self, ny: int, nx: int, like: torch.Tensor) -> torch.Tensor:
         """Cell offsets minus 0.5, [1, 1, ny, nx, 2] (x, y); cached per size/device/dtype."""
@@ -59,7 +60,7 @@ class Detect(nn.Module):
         return grid
 
     def forward(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Raw maps [B, na, ny, nx, nc+5] per level (pre-sigmoid)."""
+        """Raw maps [B, na, ny, nx, no] per level (pre-sigmoid); no = nc + 5 (+ extra)."""
         out = []
         for conv, x in zip(self.m, feats, strict=True):
             y = conv(x)
@@ -86,5 +87,5 @@ class Detect(nn.Module):
             half = wh / 2
             boxes.append(torch.cat((xy - half, xy + half), -1).view(bs, -1, 4))
             obj.append(y[..., 4].reshape(bs, -1))
-            cls.append(y[..., 5:].reshape(bs, -1, self.nc))
+            cls.append(y[..., 5 : 5 + self.nc].reshape(bs, -1, self.nc))
         return torch.cat(boxes, 1), torch.cat(obj, 1), torch.cat(cls, 1)

@@ -86,16 +86,32 @@ class YOLOv5Loss:
 
     def build_targets(self, levels: Sequence[torch.Tensor], targets: torch.Tensor):
         """Per level: (b, a, gj, gi) indices, class, box target (xy offset, wh), anchor wh."""
+        out = []
+        for i, (t, gij) in enumerate(self.assign(levels, targets)):
+            b, cls, a = t[:, 0].long(), t[:, 1].long(), t[:, 6].long()
+            gxy, gwh = t[:, 2:4], t[:, 4:6]
+            anchors = self.anchors[i].to(targets.dtype)
+            out.append(
+                ((b, a, gij[:, 1], gij[:, 0]), cls, torch.cat((gxy - gij, gwh), 1), anchors[a])
+            )
+        return out
+
+    def assign(self, levels: Sequence[torch.Tensor], targets: torch.Tensor):
+        """Per level (rows, cells): the matched rows [K, 7 + e] (image, class, grid cx, cy, w,
+        h, anchor, then the e extra columns targets carry after its first 6) and their cells
+        [K, 2] (x, y), clamped to the grid."""
         na, nt = self.na, targets.shape[0]
         device = targets.device
         anchor_idx = torch.arange(na, device=device, dtype=targets.dtype).view(na, 1).repeat(1, nt)
-        rows = torch.cat((targets.repeat(na, 1, 1), anchor_idx[..., None]), 2)  # [na, nt, 7]
+        base, extra = targets[:, :6].repeat(na, 1, 1), targets[:, 6:].repeat(na, 1, 1)
+        rows = torch.cat((base, anchor_idx[..., None], extra), 2)  # [na, nt, 7 + e]
         offsets_all = _OFFSETS.to(device, targets.dtype)
         out = []
         for i, level in enumerate(levels):
             anchors = self.anchors[i].to(targets.dtype)
             ny, nx = level.shape[2], level.shape[3]
-            scale = torch.tensor([1, 1, nx, ny, nx, ny, 1], device=device, dtype=targets.dtype)
+            scale = torch.ones(rows.shape[-1], device=device, dtype=targets.dtype)
+            scale[2:6] = torch.tensor([nx, ny, nx, ny], device=device, dtype=targets.dtype)
             t = rows * scale
             if nt:
                 ratio = t[..., 4:6] / anchors[:, None]
@@ -109,14 +125,10 @@ class YOLOv5Loss:
                 offsets = (torch.zeros_like(gxy)[None] + offsets_all[:, None])[mask]
             else:
                 t, offsets = rows[0], torch.zeros(0, 2, device=device, dtype=targets.dtype)
-            b, cls = t[:, 0].long(), t[:, 1].long()
-            gxy, gwh, a = t[:, 2:4], t[:, 4:6], t[:, 6].long()
-            gij = (gxy - offsets).long()
+            gij = (t[:, 2:4] - offsets).long()
             gij[:, 0].clamp_(0, nx - 1)  # in place: the box target uses the clamped cell
             gij[:, 1].clamp_(0, ny - 1)
-            out.append(
-                ((b, a, gij[:, 1], gij[:, 0]), cls, torch.cat((gxy - gij, gwh), 1), anchors[a])
-            )
+            out.append((t, gij))
         return out
 
     def __call__(

@@ -17,6 +17,7 @@ from ...hyp import Hyp, get_hyp
 from ...nn.blocks import C3, SPPF, Concat, make_divisible
 from ...nn.blocks import ConvBNAct as Conv
 from ...structures import BatchTargets
+from ..augment import augmented_forward
 from ..base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
 from ..transform import DetectTransform
 from .head import Detect
@@ -148,8 +149,12 @@ class YOLOv5(Detector):
         layers = (_p6_layers if scale.p6 else _p5_layers)(width, depth)
         head_ch = [width(c) for c in ((256, 512, 768, 1024) if scale.p6 else (256, 512, 1024))]
         anchors = anchors or (ANCHORS_P6 if scale.p6 else ANCHORS_P5)
-        self.model = nn.ModuleList([*layers, Detect(num_classes, anchors, head_ch, strides)])
+        self.model = nn.ModuleList([*layers, self._make_head(anchors, head_ch, strides)])
         self.detect.initialize_biases()
+
+    def _make_head(self, anchors, channels: list[int], strides: tuple[int, ...]) -> Detect:
+        """The last layer (index 24, or 33 for P6): Detect here, Segment in the seg models."""
+        return Detect(self.num_classes, anchors, channels, strides)
 
     @property
     def detect(self) -> Detect:
@@ -215,3 +220,13 @@ class YOLOv5(Detector):
             return HeadOutput(levels)
         boxes, obj, cls = self.detect.decode(levels)
         return HeadOutput(levels, boxes=boxes, scores=cls, objectness=obj)
+
+    def forward_augment(self, images: torch.Tensor) -> HeadOutput:
+        """Test-time augmentation exactly as YOLOv5 v7.0 (scales 1, 0.83 mirrored, 0.67; grey
+        0.447 padding; tails clipped), merged before NMS."""
+        return augmented_forward(self, images, _level_rows, pad_value=0.447)
+
+
+def _level_rows(levels: list[torch.Tensor]) -> list[int]:
+    """Decoded rows per level: anchors x grid cells ([B, na, ny, nx, no] maps)."""
+    return [lv.shape[1] * lv.shape[2] * lv.shape[3] for lv in levels]

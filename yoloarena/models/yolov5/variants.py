@@ -47,3 +47,43 @@ def _register(name: str) -> None:
 
 for _name in _VARIANTS:
     _register(_name)
+
+# Instance segmentation, v7.0 release table (COCO val2017 at 640): box and mask mAP50-95 (from
+# pycocotools), ONNX CPU (Colab Pro) and TensorRT A100 latency in ms, params (M), GFLOPs at 640.
+_SEG_VARIANTS = {
+    "yolov5n-seg": ("yolov5n", (27.6, 23.4, 62.7, 1.2, 2.0, 7.1)),
+    "yolov5s-seg": ("yolov5s", (37.6, 31.7, 173.3, 1.4, 7.6, 26.4)),
+    "yolov5m-seg": ("yolov5m", (45.0, 37.1, 427.0, 2.2, 22.0, 70.8)),
+    "yolov5l-seg": ("yolov5l", (49.0, 39.9, 857.4, 2.9, 47.9, 147.7)),
+    "yolov5x-seg": ("yolov5x", (50.7, 41.4, 1579.2, 4.5, 88.8, 265.7)),
+}
+_SEG_PUBLISHED_KEYS = (
+    "map50_95", "mask_map50_95", "onnx_cpu_ms", "trt_a100_ms", "params_m", "gflops_640",
+)  # fmt: skip
+SEG_SCALES = {name: SCALES[det] for name, (det, _) in _SEG_VARIANTS.items()}
+
+
+def _register_seg(name: str) -> None:
+    from .segment import YOLOv5Seg
+
+    scale = SEG_SCALES[name]
+    published = dict(zip(_SEG_PUBLISHED_KEYS, _SEG_VARIANTS[name][1], strict=True))
+    published["source"] = "ultralytics/yolov5 v7.0 release (segmentation table)"
+    published["latency_setup"] = "ONNX CPU on Colab Pro; TensorRT FP16 on an A100"
+
+    @register_model(name, family="yolov5", imgsz=640, published=published, task="segment")
+    def build(
+        num_classes: int = 80,
+        names: dict[int, str] | Sequence[str] | None = None,
+        anchors: Sequence[Sequence[float]] | None = None,
+    ) -> YOLOv5Seg:
+        return YOLOv5Seg(scale, num_classes=num_classes, names=names, anchors=anchors)
+
+    build.__name__ = build.__qualname__ = name.replace("-", "_")
+    build.__doc__ = (
+        f"YOLOv5 v7.0 '{name}' instance segmentation (depth {scale.depth}, width {scale.width})."
+    )
+
+
+for _name in _SEG_VARIANTS:
+    _register_seg(_name)
