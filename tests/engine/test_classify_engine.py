@@ -93,6 +93,8 @@ def test_facade_infers_the_task(tmp_path) -> None:
     assert model.task == "classify" and "task=classify" in repr(model)
     results = model.predict(f"{tiny()}/val/*/*.jpg", imgsz=32)
     assert len(results) == 9 and all(r.probs is not None for r in results)
+    hub = model(results[0].orig_img[..., ::-1], size=32)  # the torch.hub call: RGB arrays
+    assert hub[0].probs.top5 == results[0].probs.top5
     run = model.train(data=str(tiny()), epochs=1, imgsz=32, batch=6, workers=0,
                       project=str(tmp_path), plots=False)  # fmt: skip
     assert (run / "weights" / "best.pt").is_file() and model.source.endswith("best.pt")
