@@ -115,10 +115,11 @@ def test_mode_help_lists_keys_with_defaults(capsys) -> None:
         out = capsys.readouterr().out
         assert out.startswith("usage: yoloarena train [key=value ...]")
         rows = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
-        assert rows["lr0"].split()[1:4] == ["0.01", "|", "0.04"]  # yolov5 | damoyolo presets
-        assert rows["mosaic"].split()[1:3] == ["1", "probability"]
+        # the default presets of yolov5 | damoyolo | torchvision (its classifiers' recipe)
+        assert rows["lr0"].split()[1:6] == ["0.01", "|", "0.04", "|", "0.001"]
+        assert rows["fliplr"].split()[1:3] == ["0.5", "probability"]  # equal: shown once
         assert rows["epochs"].split()[1] == "100" and "(>= 1)" in rows["epochs"]
-        assert rows["box"].split()[1:4] == ["0.05", "|", "-"]  # DAMO-YOLO does not use it
+        assert rows["box"].split()[1:6] == ["0.05", "|", "-", "|", "-"]  # only YOLOv5 uses it
         assert rows["fraction"].endswith("(in (0, 1])")
 
 

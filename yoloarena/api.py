@@ -67,7 +67,11 @@ class ArenaModel:
         return self._call_images(ims, *args, **kwargs)
 
     def _call_images(self, ims: Any, *args: Any, **kwargs: Any) -> Any:
-        """model(images) by task: detect and segment give Detections (see yoloarena.hub)."""
+        """model(images) by task: detect and segment give Detections (see yoloarena.hub); a
+        classifier (no AutoShape, as upstream) gives its Results with `probs`."""
+        if self.model.task == "classify":
+            size = kwargs.get("size", args[0] if args else None)
+            return self.predict(ims, imgsz=size, rgb=not kwargs.get("bgr", False))
         from .hub import detect_images
 
         return detect_images(self, ims, *args, **kwargs)

@@ -34,7 +34,9 @@ MODES: dict[str, Mode] = {
         "engine.train_job:TrainConfig", "engine.train_job:run_train",
         ("yoloarena train model=yolov5n data=coco128.yaml epochs=100 imgsz=640 batch=16",
          "yoloarena train cfg=train.yaml lr0=0.005   (cfg file keys include hyperparameters)",
-         "yoloarena train resume=True     (continue the newest interrupted run)"),
+         "yoloarena train resume=True     (continue the newest interrupted run)",
+         "yoloarena train model=yolov5s-cls data=coco128-cls epochs=10 imgsz=224",
+         "(classification: data is a folder with train/ and val/ holding one folder per class)"),
     ),
     "predict": Mode(
         "run a model on images, folders, globs, videos or http(s) URLs -> runs/predict/<name>/",
@@ -42,7 +44,7 @@ MODES: dict[str, Mode] = {
         ("yoloarena predict model=yolov5n.pt source=images/ conf=0.25 imgsz=640 save_txt=True",),
     ),
     "val": Mode(
-        "COCO metrics of a model on a dataset split -> runs/val/<name>/",
+        "COCO metrics (classifiers: top-1/top-5) of a model on a dataset split -> runs/val/<name>/",
         "engine.val_job:ValConfig", "engine.val_job:run_val",
         ("yoloarena val model=yolov5n.pt data=coco128.yaml imgsz=640 batch=32",),
     ),
@@ -72,15 +74,18 @@ MODES: dict[str, Mode] = {
         ("yoloarena check data=coco128.yaml",),
     ),
     "convert": Mode(
-        "YOLO txt <-> COCO json (images are linked, not copied)",
+        "YOLO txt <-> COCO json (images are linked, not copied); to=classify: one crop per box in "
+        "class folders (a classification dataset)",
         "engine.data_jobs:ConvertConfig", "engine.data_jobs:run_convert",
-        ("yoloarena convert data=coco128.yaml to=coco out=coco128_json",),
+        ("yoloarena convert data=coco128.yaml to=coco out=coco128_json",
+         "yoloarena convert data=coco128.yaml to=classify out=coco128-cls"),
     ),
     "data": Mode(
         "`data synth`: write a deterministic synthetic dataset (shapes on clutter, YOLO layout)",
         "engine.data_jobs:SynthConfig", "engine.data_jobs:run_synth",
         ("yoloarena data synth out=datasets/shapes n_train=300 n_val=60 imgsz=320 classes=4",
-         "yoloarena data synth task=segment out=datasets/shapes-seg   (polygon labels, YOLO-seg)"),
+         "yoloarena data synth task=segment out=datasets/shapes-seg   (polygon labels, YOLO-seg)",
+         "yoloarena data synth task=classify out=datasets/shapes-cls n_train=40 n_val=10"),
     ),
     "search": Mode(
         "MAE-NAS: a DAMO-YOLO backbone for a budget measured on this machine "

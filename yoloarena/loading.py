@@ -87,9 +87,10 @@ def load_model(
     elif is_registered(text):
         net = build_model(text, **({"num_classes": num_classes} if num_classes else {}))
         LOGGER.warning(
-            "%s built with random weights (no weights file given); its detections are "
-            "meaningless until you load or train weights",
+            "%s built with random weights (no weights file given); its %s are meaningless until "
+            "you load or train weights",
             text,
+            "classes" if net.task == "classify" else "detections",
         )
     else:
         raise not_found_error(text, path)

@@ -28,11 +28,13 @@ class ModelEntry:
     family: str
     imgsz: int = 640
     published: dict[str, Any] = field(default_factory=dict)
+    task: str = "detect"  # "detect", "segment" or "classify"
     listed: bool = True  # False: buildable by name (checkpoints) but not in list_models()
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
-_FAMILIES = ("yolov5", "damoyolo")  # packages under yoloarena.models that register models on import
+# packages under yoloarena.models that register models on import
+_FAMILIES = ("yolov5", "damoyolo", "torchvision")
 
 
 def register_model(
@@ -42,6 +44,7 @@ def register_model(
     imgsz: int = 640,
     published: dict[str, Any] | None = None,
     listed: bool = True,
+    task: str = "detect",
 ) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
     """Decorator that registers a builder function under name (listed=False: a builder that needs
     arguments, e.g. a searched structure, kept out of list_models and the zoo)."""
@@ -49,7 +52,8 @@ def register_model(
     def decorator(fn: Callable[..., Detector]) -> Callable[..., Detector]:
         if name in _REGISTRY and _REGISTRY[name].builder is not fn:
             raise ValueError(f"model name '{name}' is registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, family, imgsz, dict(published or {}), listed)
+        entry = ModelEntry(name, fn, family, imgsz, dict(published or {}), task, listed)
+        _REGISTRY[name] = entry
         return fn
 
     return decorator
@@ -66,10 +70,15 @@ def families() -> tuple[str, ...]:
     return _FAMILIES
 
 
-def list_models(family: str | None = None) -> list[str]:
-    """Registered model names, optionally of one family, in registration order."""
+def list_models(family: str | None = None, task: str | None = None) -> list[str]:
+    """Registered model names, optionally of one family and/or one task (detect, segment,
+    classify), in registration order."""
     _load_families()
-    return [n for n, e in _REGISTRY.items() if e.listed and (family is None or e.family == family)]
+    return [
+        n
+        for n, e in _REGISTRY.items()
+        if e.listed and (family is None or e.family == family) and (task is None or e.task == task)
+    ]
 
 
 def get_entry(name: str) -> ModelEntry:

@@ -14,6 +14,7 @@ import torch
 from .ops.boxes import xyxy_to_cxcywh, xyxy_to_ltwh
 from .ops.letterbox import LetterboxInfo
 from .plotting import draw_detections
+from .probs import Probs, draw_probs
 from .writes import append_text, write_image
 
 __all__ = ["BatchTargets", "LetterboxInfo", "Results", "Targets"]
@@ -84,7 +85,8 @@ class BatchTargets:
 
 
 class Results:
-    """Detections of one image, in original-image pixels (xyxy)."""
+    """Detections of one image, in original-image pixels (xyxy); or, from a classifier, its class
+    probabilities (``probs``: a Probs with top1/top5, no boxes)."""
 
     def __init__(
         self,
@@ -97,6 +99,8 @@ class Results:
         orig_img: np.ndarray | None = None,
         speed: dict[str, float] | None = None,
         frame: int | None = None,
+        probs: torch.Tensor | None = None,
+        input_shape: tuple[int, int] | None = None,
     ) -> None:
         self.boxes = boxes.detach().float().cpu().reshape(-1, 4)
         self.scores = scores.detach().float().cpu().reshape(-1)
@@ -107,6 +111,8 @@ class Results:
         self.orig_img = orig_img
         self.speed = dict(speed or {})
         self.frame = frame  # index in its video, None for still images
+        self.probs = Probs(probs, names) if probs is not None else None
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -115,7 +121,9 @@ class Results:
         return self.names.get(int(label), str(int(label)))
 
     def summary(self) -> str:
-        """'2 persons, 1 tie' (or '(no detections)')."""
+        """'2 persons, 1 tie' (or '(no detections)'); a classifier's top 5 with probabilities."""
+        if self.probs is not None:
+            return self.probs.summary()
         if not len(self):
             return "(no detections)"
         counts = torch.bincount(self.labels)
@@ -127,7 +135,7 @@ class Results:
         return ", ".join(parts)
 
     def __repr__(self) -> str:
-        h, w = self.orig_shape
+        h, w = self.input_shape or self.orig_shape
         where = f"{self.path}: " if self.path else ""
         if self.frame is not None:
             where = f"{self.path} frame {self.frame}: "
@@ -154,6 +162,8 @@ class Results:
         base = img if img is not None else self.orig_img
         if base is None:
             base = np.full((*self.orig_shape, 3), 114, dtype=np.uint8)
+        if self.probs is not None:
+            return draw_probs(base, self.probs)
         texts = None
         if labels:
             texts = [
@@ -166,7 +176,10 @@ class Results:
         return write_image(path, self.plot(**plot_kwargs))
 
     def txt_rows(self, conf: bool = False) -> str:
-        """YOLO label rows 'class cx cy w h [conf]' (normalised), one line per detection."""
+        """YOLO label rows 'class cx cy w h [conf]' (normalised), one line per detection; for a
+        classifier its top 5 as upstream's 'confidence name' rows."""
+        if self.probs is not None:
+            return "\n".join(self.probs.lines()) + "\n"
         h, w = self.orig_shape
         cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
         lines = []
@@ -176,7 +189,8 @@ class Results:
         return "".join(lines)
 
     def save_txt(self, path: str | Path, conf: bool = False) -> Path:
-        """Append YOLO label rows 'class cx cy w h [conf]' (normalised) to path."""
+        """Append YOLO label rows 'class cx cy w h [conf]' (normalised) to path; for a classifier
+        the top 5 as 'confidence name' rows."""
         return append_text(path, self.txt_rows(conf))
 
     def save_crop(self, save_dir: str | Path, file_name: str | None = None) -> list[Path]:
@@ -203,7 +217,10 @@ class Results:
         )
 
     def to_list(self) -> list[dict]:
-        """One dict per detection: class, name, confidence, box (x1, y1, x2, y2 pixels)."""
+        """One dict per detection: class, name, confidence, box (x1, y1, x2, y2 pixels); for a
+        classifier one per top-5 class (class, name, confidence)."""
+        if self.probs is not None:
+            return self.probs.to_list()
         return [
             {
                 "class": c,

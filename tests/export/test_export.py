@@ -69,7 +69,7 @@ def ort_run(path: Path, x: torch.Tensor) -> list[np.ndarray]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", list_models(task="detect"))
 def test_onnx_export_every_model_matches_pytorch(name: str, tmp_path) -> None:
     model = recipe_model(name)
     size = 192 if max(model.stride) == 64 else 160  # P6 models: the next multiple of 64

@@ -197,9 +197,11 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
     images = timing_images(cfg.source)
     dataset = None
     if cfg.data:
+        from ..data.classify import is_classify_data, load_classify
         from ..data.load import load_dataset
 
-        dataset = load_dataset(cfg.data, cfg.split)
+        loader = load_classify if is_classify_data(cfg.data) else load_dataset
+        dataset = loader(cfg.data, cfg.split)
     threads = cfg.threads or torch.get_num_threads()
     load = {"startup_other_cores": startup_load(threads)}
     peak = measure_peak(threads, device=str(cfg.device))
@@ -222,6 +224,11 @@ def run_benchmark(cfg: BenchmarkConfig) -> tuple[Path, list[dict]]:
 
 def _val(model: Detector, dataset, cfg: BenchmarkConfig) -> dict:
     from ..engine.validator import validate
+
+    if model.task == "classify" or getattr(dataset, "task", "") == "classify":
+        from .classify import classify_metrics
+
+        return classify_metrics(model, dataset, cfg.imgsz, cfg.batch)
 
     result = validate(model.deploy(), dataset, cfg.imgsz, cfg.batch, PINNED)
     return {**result.metrics.stats, "protocol": result.protocol,
@@ -264,10 +271,11 @@ def flat_row(row: dict) -> dict:
             value = lat.get(k)
             flat[f"{b}_{k}"] = "" if value is None else round(value, 3)
         flat[f"{b}_contention"] = lat.get("contention_text", "")
-    for k in ("AP", "AP50"):
+    for k in ("top1", "top5") if "top1" in (row.get("metrics") or {}) else ("AP", "AP50"):
         flat[k] = round(row["metrics"][k], 4) if row.get("metrics") else ""
     for b, m in (row.get("backend_metrics") or {}).items():
-        flat[f"{b}_AP"], flat[f"{b}_AP50"] = round(m["AP"], 4), round(m["AP50"], 4)
+        for k in ("top1", "top5") if "top1" in m else ("AP", "AP50"):
+            flat[f"{b}_{k}"] = round(m[k], 4)
         flat[f"{b}_precision"] = m["precision"]
     pub = row.get("published") or {}
     flat["published_map50_95"] = pub.get("map50_95", "")

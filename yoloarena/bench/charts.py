@@ -21,8 +21,14 @@ def latency_backend(rows: list[dict]) -> str | None:
 
 def accuracy(rows: list[dict]) -> tuple[str, list[float | None]]:
     """Measured AP when any model has it, else published mAP; never a mix of the two."""
+    if any("top1" in (r.get("metrics") or {}) for r in rows):
+        return "top-1 accuracy measured here", [(r.get("metrics") or {}).get("top1") for r in rows]
     if any(r.get("metrics") for r in rows):
         return "AP50-95 measured here", [(r.get("metrics") or {}).get("AP") for r in rows]
+    if any("top1" in (r.get("published") or {}) for r in rows):
+        published = [p.get("top1") if (p := r.get("published") or {}).get("imgsz") == r["imgsz"]
+                     else None for r in rows]  # fmt: skip
+        return "published top-1 (ImageNet, official README)", published
     published = [
         p.get("map50_95") if (p := r.get("published") or {}).get("imgsz") == r["imgsz"] else None
         for r in rows

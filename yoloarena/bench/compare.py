@@ -99,6 +99,13 @@ def builtin_data(out: Path) -> Path:
 
 def settings_of(cfg: CompareConfig, data: str) -> Settings:
     builtin = not cfg.data
+    if not builtin and _classify(data):  # classifiers: upstream's classify defaults
+        from .classify import DEFAULTS
+
+        return Settings(data=data, epochs=cfg.epochs or DEFAULTS["epochs"],
+                        imgsz=cfg.imgsz or DEFAULTS["imgsz"], batch=cfg.batch or DEFAULTS["batch"],
+                        hyp=cfg.hyp, backends=cfg.backends,
+                        protocol={"task": "classify", "metrics": "top1, top5"})  # fmt: skip
     return Settings(
         data=data,
         epochs=cfg.epochs or (30 if builtin else 100),
@@ -130,6 +137,13 @@ def run_compare(cfg: CompareConfig) -> Path:
     data = cfg.data or str(builtin_data(out))
     settings = settings_of(cfg, data)
     save_yaml(cfg, out / "args.yaml")
+    if settings.protocol.get("task") == "classify":
+        from .classify import write_classify_report
+
+        results = [compare_one(spec, cfg, settings, out) for spec in cfg.models]
+        md, html = write_classify_report(out, results, settings, environment(cfg.device))
+        print(f"report: {html.resolve()}\n        {md.resolve()}")
+        return out
     LOGGER.info("compare: %s on %s at %d; protocol conf %g, iou %g, max_det %d",
                 ", ".join(cfg.models), data, settings.imgsz, PINNED.conf, PINNED.iou,
                 PINNED.max_det)  # fmt: skip
@@ -203,6 +217,10 @@ def _finished(run: Path, epochs: int) -> bool:
 
 
 def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Path) -> dict:
+    if settings.protocol.get("task") == "classify":
+        from .classify import evaluate_classifier
+
+        return evaluate_classifier(spec, key, weights, train_dir, cfg, settings, folder)
     from ..data.load import load_dataset
     from ..engine.validator import validate
     from ..loading import load_model
@@ -265,3 +283,9 @@ def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
         out.append({"index": i, "file": dataset.files[i], "image": str(path),
                     "ground_truth": str(gt), "detections": len(res.scores)})  # fmt: skip
     return out
+
+
+def _classify(data: str) -> bool:
+    from ..data.classify import is_classify_data
+
+    return is_classify_data(data)

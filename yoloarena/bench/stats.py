@@ -57,7 +57,7 @@ def zoo_stats(names: list[str] | None = None, imgsz: int | None = None) -> list[
             model = build_model(name)
         model.deploy()
         entry = get_entry(name)
-        size = imgsz or (416 if entry.imgsz == 416 else 640)
+        size = imgsz or (entry.imgsz if entry.imgsz in (416, 224) else 640)  # 224: classifiers
         gflops = count_flops(model, size) / 1e9
         out.append(
             ModelStats(name, entry.family, count_params(model), gflops, size, entry.published)
@@ -68,16 +68,17 @@ def zoo_stats(names: list[str] | None = None, imgsz: int | None = None) -> list[
 def zoo_table(stats: list[ModelStats]) -> str:
     """A markdown table: measured params/GFLOPs next to the published figures (labelled)."""
     lines = [
-        "| model | family | size | params (M) | GFLOPs | published mAP50-95 "
-        "| published params (M) | published GFLOPs |",
+        "| model | family | size | params (M) | GFLOPs | published mAP50-95 (COCO) / top-1 "
+        "(ImageNet) | published params (M) | published GFLOPs |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in stats:
         p = s.published
         gflops = p.get("gflops_640", p.get("gflops", "-"))
+        acc = p.get("map50_95", p.get("top1", "-"))  # classifiers: ImageNet top-1
         lines.append(
             f"| {s.name} | {s.family} | {s.imgsz} | {s.params / 1e6:.3f} | {s.gflops:.3f} | "
-            f"{p.get('map50_95', '-')} | {p.get('params_m', '-')} | {gflops} |"
+            f"{acc} | {p.get('params_m', '-')} | {gflops} |"
         )
     return "\n".join(lines)
 
@@ -96,6 +97,7 @@ def run_info(cfg: InfoConfig) -> None:
         "\nparams/GFLOPs: measured here on the deployed model (Conv+BN fused, RepConv "
         "re-parameterised), batch 1, at the size shown; FLOPs = 2 x MACs "
         "(torch.utils.flop_counter, convolutions and matmuls).\npublished: the official README "
-        "figures (COCO val2017; DAMO-YOLO mAP of the distilled releases where they exist), shown "
-        "for reference and never mixed with measurements."
+        "figures (COCO val2017; DAMO-YOLO mAP of the distilled releases where they exist; "
+        "classifiers: ImageNet-1k top-1, GFLOPs as upstream's model_info estimates them, at a "
+        "32x32 input scaled to 224), shown for reference and never mixed with measurements."
     )

@@ -18,11 +18,13 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
     head += [f"{b} ms (p90)" for b in backends] + [f"{b} e2e ms" for b in backends]
     if with_map is None:
         with_map = any(r.get("metrics") for r in rows)
+    cls = any("top1" in (r.get("metrics") or {}) for r in rows)  # classifiers: top-1 / top-5
+    acc = ("top1", "top-1") if cls else ("AP", "AP50-95")
     scored = list(dict.fromkeys(b for r in rows for b in r.get("backend_metrics") or {}))
     if with_map and scored:
-        head += [f"{b} AP50-95" for b in scored]
+        head += [f"{b} {acc[1]}" for b in scored]
     elif with_map:
-        head += ["AP50-95", "AP50"]
+        head += ["top-1", "top-5"] if cls else ["AP50-95", "AP50"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in rows:
         cells = [r["model"], r["family"], _short(r["weights"]), str(r["imgsz"]),
@@ -35,18 +37,19 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
             cells.append(f"{lat['e2e_median_ms']:.1f}" if lat else "-")
         if with_map and scored:
             per = r.get("backend_metrics") or {}
-            cells += [fmt((per.get(b) or {}).get("AP"), 4) for b in scored]
+            cells += [fmt((per.get(b) or {}).get(acc[0]), 4) for b in scored]
         elif with_map:
             m = r.get("metrics") or {}
-            cells += [fmt(m.get("AP"), 4), fmt(m.get("AP50"), 4)]
+            keys = ("top1", "top5") if cls else ("AP", "AP50")
+            cells += [fmt(m.get(k), 4) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def published_table(rows: list[dict]) -> str:
     head = (
-        "| model | published at size | published mAP50-95 (COCO val2017) | published latency "
-        "ms | published params (M) | published GFLOPs |"
+        "| model | published at size | published mAP50-95 (COCO val2017) / top-1 (ImageNet) "
+        "| published latency ms | published params (M) | published GFLOPs |"
     )
     lines = [head, "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -55,7 +58,8 @@ def published_table(rows: list[dict]) -> str:
             continue
         latency = p.get("cpu_b1_ms", p.get("latency_ms"))
         gflops = p.get("gflops_640", p.get("gflops"))
-        lines.append(f"| {r['model_name']} | {fmt(p.get('imgsz'))} | {fmt(p.get('map50_95'))} | "
+        acc = p.get("map50_95", p.get("top1"))
+        lines.append(f"| {r['model_name']} | {fmt(p.get('imgsz'))} | {fmt(acc)} | "
                      f"{fmt(latency, 2)} | "
                      f"{fmt(p.get('params_m'))} | {fmt(gflops)} |")  # fmt: skip
     where: dict[str, list[str]] = {}

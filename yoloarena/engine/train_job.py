@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from ..config import build_config, load_config, param, save_yaml, to_dict
+from ..data.classify import is_classify_data
 from ..data.load import load_dataset
 from ..devices import FORMS, check_device, select_device
 from ..errors import WeightsError, YoloArenaError
@@ -122,7 +123,12 @@ def run_train(
             extra = build_config(TrainConfig, {"hyp_overrides": hyp_overrides}).hyp_overrides
             cfg = dataclasses.replace(cfg, hyp_overrides={**cfg.hyp_overrides, **extra})
         run = _prepare(cfg, given, info)
-        Trainer(run).train()
+        if run.model.task == "classify":
+            from .classify_train import ClassifyTrainer
+
+            ClassifyTrainer(run).train()
+        else:
+            Trainer(run).train()
         if (info is None or info.main) and run.plots and (run.save_dir / "results.csv").exists():
             from .train_plots import plot_results
 
@@ -146,6 +152,10 @@ def _prepare(cfg: TrainConfig, given: set | None, info) -> Run:
         _check_hyp(cfg)
         save_dir = run_dir(cfg.project, "train", cfg.name, cfg.exist_ok) if main else None
         save_dir = Path(ddp.broadcast(str(save_dir), info))
+    if is_classify_data(cfg.data):  # an ImageNet-layout folder (or a yaml naming one)
+        from .classify_train import prepare_classify
+
+        return prepare_classify(cfg, ckpt, save_dir, info)
     _seed(cfg.seed)
     train_data = load_dataset(cfg.data, "train")
     LOGGER.info("%s", train_data.report.summary().splitlines()[0])
@@ -155,6 +165,11 @@ def _prepare(cfg: TrainConfig, given: set | None, info) -> Run:
         )
     val_data = load_dataset(cfg.data, "val") if cfg.val else None
     model, pretrained_head = _build_model(cfg.model, train_data.num_classes, train_data.names, ckpt)
+    if model.task == "classify":
+        raise YoloArenaError(
+            f"{cfg.model} is a classifier but {cfg.data} is a detection dataset; give a "
+            "classification dataset (a folder with train/ and val/ holding one folder per class)"
+        )
     hyp = _hyp(model, cfg)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     if cfg.fraction < 1:

@@ -90,15 +90,8 @@ class Trainer:
             )
         self.weights_dir = run.save_dir / "weights"
         self.weights_dir.mkdir(parents=True, exist_ok=True)
-        spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.transform.rgb,
-                            run.rect, run.batch, max(run.model.stride),
-                            stretch=run.model.transform.resize == "stretch")  # fmt: skip
-        self.dataset = TrainDataset(run.train_data, run.hyp, spec)
         cuda = run.device.type == "cuda"
-        rank = run.dist.rank if run.dist else 0
-        self.loader, self.sampler = build_train_loader(
-            self.dataset, run.batch // self.world, run.workers, rank, self.world, pin=cuda
-        )
+        self.dataset, self.loader, self.sampler = self._build_loader(run)
         self.schedule = Schedule(run.hyp, run.epochs, len(self.loader), run.batch)
         self.distiller = self._distiller(run)
         trainable = nn.ModuleList([self.model, *([self.distiller] if self.distiller else [])])
@@ -120,6 +113,28 @@ class Trainer:
         self.net = ddp.wrap(self.model, run.dist, run.sync_bn)  # what the forward pass goes through
         self.distill_net = ddp.wrap(self.distiller, run.dist) if self.distiller else None
         self.writer = _tensorboard(run.save_dir) if run.tensorboard and self.main else None
+
+    def _build_loader(self, run: Run):
+        """(dataset, loader, sampler) of the augmented training samples (a task hook)."""
+        spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.transform.rgb,
+                            run.rect, run.batch, max(run.model.stride),
+                            stretch=run.model.transform.resize == "stretch")  # fmt: skip
+        dataset = TrainDataset(run.train_data, run.hyp, spec)
+        rank = run.dist.rank if run.dist else 0
+        loader, sampler = build_train_loader(dataset, run.batch // self.world, run.workers, rank,
+                                             self.world, pin=run.device.type == "cuda")  # fmt: skip
+        return dataset, loader, sampler
+
+    def fitness(self, metrics: dict[str, float]) -> float:
+        """What best.pt maximises (a task hook): YOLOv5's 0.1 AP50 + 0.9 AP50-95."""
+        return 0.1 * metrics.get("AP50", 0.0) + 0.9 * metrics.get("AP", 0.0)
+
+    def plot_batch(self, images: torch.Tensor, targets, i: int) -> None:
+        """Save the i-th training batch as the network sees it (a task hook)."""
+        from .train_plots import plot_train_batch
+
+        path = self.run.save_dir / f"train_batch{i}.jpg"
+        plot_train_batch(images, targets, path, self.model.transform.rgb)
 
     def _distiller(self, run: Run) -> CWDistiller | None:
         if run.teacher is None:
@@ -172,7 +187,7 @@ class Trainer:
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
             metrics = self.validate_epoch(epoch)
-            fitness = 0.1 * metrics.get("AP50", 0.0) + 0.9 * metrics.get("AP", 0.0)
+            fitness = self.fitness(metrics)
             # without validation every epoch is the best so far (best.pt = last.pt), and there is
             # nothing to stop early on
             improved = run.val_data is None or fitness > self.state.best_fitness
@@ -223,11 +238,7 @@ class Trainer:
                 if k != "total":
                     totals[k] = totals.get(k, 0.0) + float(v)
             if run.plots and self.main and epoch == self.state.start_epoch and i < 3:
-                from .train_plots import plot_train_batch
-
-                plot_train_batch(
-                    images, targets, run.save_dir / f"train_batch{i}.jpg", model.transform.rgb
-                )
+                self.plot_batch(images, targets, i)
             progress.update(i + 1, {k: v / (i + 1) for k, v in totals.items()})
         progress.close()
         return {k: v / max(nb, 1) for k, v in totals.items()}

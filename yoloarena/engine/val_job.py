@@ -51,7 +51,8 @@ class ValConfig:
 
 
 def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValResult]:
-    """Validate cfg.model (or the given network) on cfg.data and write the run folder."""
+    """Validate cfg.model (or the given network) on cfg.data and write the run folder (a
+    classifier: top-1/top-5 on a classification dataset, see engine/classify_val.py)."""
     if not cfg.model and model is None:
         raise YoloArenaError(
             "val needs model=<weights .pt/.pth or an exported file> (a registered name has random "
@@ -63,6 +64,10 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
         model = load_model(
             cfg.model, device=cfg.device, precision=cfg.precision or None, half=cfg.half
         ).deploy()
+    if model.task == "classify":  # top-1/top-5 on a classification dataset
+        from .classify_val import run_val_classify
+
+        return run_val_classify(cfg, model)
     dataset = load_dataset(cfg.data, cfg.split, workers=None)
     LOGGER.info(dataset.report.summary().splitlines()[0])
     if dataset.report.problems and cfg.verbose:

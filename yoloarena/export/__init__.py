@@ -159,6 +159,12 @@ def export_model(
     on min(calib_images, fraction x) images of data's train split)."""
     model = as_module(model)
     fmt = str(format).lower()
+    if model.task == "classify":  # output contract: probs [B, C]
+        from .classify import export_classifier
+
+        return export_classifier(model, fmt, imgsz=imgsz, batch=batch, half=half, int8=int8,
+                                 dynamic=dynamic, simplify=simplify, nms=nms, opset=opset,
+                                 file=file, image=image, device=device)  # fmt: skip
     dev = select_device(device)
     opts = {"int8": int8, "data": data, "nms": nms, "dynamic": dynamic}
     _check_args(fmt, half, dev, batch, opts)

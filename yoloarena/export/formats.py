@@ -67,7 +67,9 @@ def to_onnx(
         axes = {"images": {0: "batch", 2: "height", 3: "width"}}
         for name in outputs:
             axes[name] = (
-                {0: "batch"} if name.startswith(("num_", "det_")) else {0: "batch", 1: "anchors"}
+                {0: "batch"}
+                if name.startswith(("num_", "det_", "probs"))
+                else {0: "batch", 1: "anchors"}
             )
     tmp = path.with_name(path.name + ".tmp")
     with quiet_tracing():

@@ -331,4 +331,8 @@ def load_exported(
         session = factory(path, dev, threads)
     else:
         session = factory(path, dev)
+    if session.meta.get("task") == "classify":
+        from .classify import RuntimeClassifier
+
+        return RuntimeClassifier(session, session.meta, str(path))  # type: ignore[return-value]
     return RuntimeDetector(session, session.meta, str(path))

@@ -1,4 +1,4 @@
-"""The model contracts: a small `Model` base, and `Detector` (detect, segment) on it.
+"""The model contracts: a small `Model` base, `Detector` (detect, segment) and `Classifier` on it.
 
 Every model is a plain ``nn.Module`` with a ``task`` (``detect``, ``segment``, ``classify``), class
 names, and its own preprocessing (``transform``). The Detector contract, the same for every family:
@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..data.sources import is_pil, iter_frames
@@ -33,6 +34,7 @@ from ..errors import YoloArenaError
 from ..nn.fuse import fuse_model
 from ..ops.nms import multiclass_nms
 from ..structures import Results
+from .classify_transform import ClassifyTransform
 from .transform import DetectTransform
 
 
@@ -274,17 +276,92 @@ class Detector(Model):
 
 
 class Classifier(Model):
-    """Base class of image classifiers (the classification work fills it in).
+    """Base class of image classifiers; subclasses build layers and forward.
 
     Contract: ``forward(images) -> logits [B, C]``; ``criterion(logits, labels)`` -> losses with
-    a ``total``; ``postprocess(logits) -> probabilities [B, C]``; ``predict(images)`` on in-memory
-    images; ``deploy()``.
+    a ``total`` (cross-entropy, label smoothing from the training hyperparameters);
+    ``postprocess(logits) -> probabilities [B, C]``; ``predict(images)`` on in-memory images
+    (transform, forward, softmax -> Results with ``probs``); ``deploy()``.
     """
 
     task: ClassVar[str] = "classify"
+    default_hyp: str | None = "classify"
+    outputs_probabilities: ClassVar[bool] = False  # True for exported files (softmax inside)
+
+    def __init__(
+        self,
+        num_classes: int,
+        names: dict[int, str] | Sequence[str] | None = None,
+        transform: ClassifyTransform | None = None,
+        imgsz: int = 224,
+        stride: int = 32,
+    ) -> None:
+        transform = dataclasses.replace(transform or ClassifyTransform(), imgsz=imgsz,
+                                        stride=stride)  # fmt: skip
+        super().__init__(num_classes, names, transform, imgsz)
+        self.stride = (int(stride),)
+        self.label_smoothing = 0.0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def configure_criterion(self, hyp: Any, imgsz: int) -> None:
+        """Set up the loss for training (label smoothing from hyp)."""
+        self.label_smoothing = float(getattr(hyp, "label_smoothing", 0.0))
+
+    def criterion(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Cross-entropy with label smoothing, the batch mean; 'loss' is a detached copy."""
+        ce = F.cross_entropy(logits.float(), labels, label_smoothing=self.label_smoothing)
+        return {"total": ce, "loss": ce.detach()}
 
     def postprocess(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class probabilities [B, C]."""
+        if self.outputs_probabilities:
+            return logits.float()
         return logits.float().softmax(-1)
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        images: Any,
+        imgsz: int | None = None,
+        rgb: bool = False,
+        half: bool = False,
+        **settings: Any,
+    ) -> list[Results]:
+        """Classify in-memory images: one or a list of numpy arrays (HWC, BGR as OpenCV gives
+        them; rgb=True for RGB) or PIL images. Detection settings (conf, iou, ...) are accepted
+        and ignored, so one call works for every task.
+
+        Each Results carries ``probs`` (top1, top5, their confidences) and per-stage ``speed``.
+        """
+        arrays = as_bgr_list(images, rgb)
+        if self.training:
+            self.eval()
+        device = self.device
+        size = imgsz or self.imgsz
+        t0 = time.perf_counter()
+        x, _ = self.transform(arrays, size, device)
+        t1 = time.perf_counter()
+        with torch.autocast(device.type, enabled=half and device.type == "cuda"):
+            logits = self(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t2 = time.perf_counter()
+        probs = self.postprocess(logits).cpu()
+        t3 = time.perf_counter()
+        n = len(arrays)
+        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+                 "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
+        empty = torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        out = []
+        for im, p in zip(arrays, probs, strict=True):
+            out.append(Results(*empty, self.names, im.shape[:2], orig_img=im, speed=speed,
+                               probs=p, input_shape=(size, size)))  # fmt: skip
+        return out
+
+    def metadata(self) -> dict[str, Any]:
+        return {**super().metadata(), "stride": list(self.stride)}
 
 
 def as_module(model: Any) -> Model:

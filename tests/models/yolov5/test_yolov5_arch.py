@@ -20,7 +20,9 @@ def meta_model(name: str, **kwargs):
 
 
 def test_all_variants_registered() -> None:
-    assert list_models("yolov5")[: len(MODELS)] == MODELS  # then the -seg models
+    assert list_models("yolov5", task="detect") == MODELS
+    assert list_models("yolov5", task="segment") == [f"{m}-seg" for m in MODELS[:5]]
+    assert list_models("yolov5", task="classify") == [f"{m}-cls" for m in MODELS[:5]]
 
 
 @pytest.mark.parametrize("name", MODELS)

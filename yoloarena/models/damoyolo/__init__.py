@@ -1,6 +1,7 @@
 """DAMO-YOLO family: TinyNAS backbones, RepGFPN neck, ZeroHead, official checkpoint reading."""
 
-from . import checkpoint, recipe, variants  # noqa: F401  (models, reader, hyp presets)
+from . import checkpoint, classify, recipe, variants  # noqa: F401  (models, reader, hyp presets)
+from .classify import DamoClassifier
 from .model import DamoVariant, DamoYolo
 
-__all__ = ["DamoVariant", "DamoYolo"]
+__all__ = ["DamoClassifier", "DamoVariant", "DamoYolo"]

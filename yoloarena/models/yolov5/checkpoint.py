@@ -27,7 +27,7 @@ from .variants import SCALES, SEG_SCALES
 
 _DETECTION = {"models.yolo.Model", "models.yolo.DetectionModel"}
 _SEGMENTATION = {"models.yolo.SegmentationModel"}
-_OTHER_TASKS = {"models.yolo.ClassificationModel": "classification"}
+_READ_ELSEWHERE = {"models.yolo.ClassificationModel"}  # cls_checkpoint.read_official_cls
 
 
 MAX_MODULES = 100_000  # official models have a few hundred
@@ -116,11 +116,8 @@ def read_official(obj: Any, path: Path) -> LoadedWeights | None:
     model = obj.get("ema") or obj.get("model")
     if not isinstance(model, Placeholder) or not model.class_path.startswith("models."):
         return None
-    if model.class_path in _OTHER_TASKS:
-        task = _OTHER_TASKS[model.class_path]
-        raise WeightsError(
-            f"'{path}' is a YOLOv5 {task} checkpoint; only detection and segmentation are supported"
-        )
+    if model.class_path in _READ_ELSEWHERE:
+        return None
     if model.class_path not in _DETECTION | _SEGMENTATION:
         raise WeightsError(f"'{path}' holds '{model.class_path}', not a YOLOv5 detection model")
     segment = model.class_path in _SEGMENTATION

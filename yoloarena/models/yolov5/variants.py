@@ -71,7 +71,7 @@ def _register_seg(name: str) -> None:
     published["source"] = "ultralytics/yolov5 v7.0 release (segmentation table)"
     published["latency_setup"] = "ONNX CPU on Colab Pro; TensorRT FP16 on an A100"
 
-    @register_model(name, family="yolov5", imgsz=640, published=published)
+    @register_model(name, family="yolov5", imgsz=640, published=published, task="segment")
     def build(
         num_classes: int = 80,
         names: dict[int, str] | Sequence[str] | None = None,
