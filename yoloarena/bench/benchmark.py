@@ -170,8 +170,15 @@ def _val(model: Detector, dataset, cfg: BenchmarkConfig) -> dict:
     from ..engine.validator import validate
 
     result = validate(model.deploy(), dataset, cfg.imgsz, cfg.batch, PINNED)
-    return {**result.metrics.stats, "protocol": result.protocol,
+    return {**result.metrics.stats, **mask_stats(result), "protocol": result.protocol,
             "file": getattr(model, "source", "") or "PyTorch"}  # fmt: skip
+
+
+def mask_stats(result) -> dict[str, float]:
+    """A segmentation model's mask metrics as mask_AP, mask_AP50, ... (empty for detectors)."""
+    if result.mask_metrics is None:
+        return {}
+    return {f"mask_{k}": v for k, v in result.mask_metrics.stats.items()}
 
 
 def write_results(out: Path, cfg, rows: list[dict], env: dict) -> None:
@@ -199,10 +206,17 @@ def flat_row(row: dict) -> dict:
     for b, lat in row["latency"].items():
         for k in ("median_ms", "p90_ms", "e2e_median_ms", "e2e_p90_ms"):
             flat[f"{b}_{k}"] = round(lat[k], 2)
+    metrics = row.get("metrics") or {}
     for k in ("AP", "AP50"):
-        flat[k] = round(row["metrics"][k], 4) if row.get("metrics") else ""
+        flat[k] = round(metrics[k], 4) if metrics else ""
+    for k in ("mask_AP", "mask_AP50"):  # segmentation models
+        if k in metrics:
+            flat[k] = round(metrics[k], 4)
     for b, m in (row.get("backend_metrics") or {}).items():
         flat[f"{b}_AP"], flat[f"{b}_AP50"] = round(m["AP"], 4), round(m["AP50"], 4)
+        if "mask_AP" in m:
+            flat[f"{b}_mask_AP"], flat[f"{b}_mask_AP50"] = (round(m["mask_AP"], 4),
+                                                           round(m["mask_AP50"], 4))  # fmt: skip
         flat[f"{b}_precision"] = m["precision"]
     pub = row.get("published") or {}
     flat["published_map50_95"] = pub.get("map50_95", "")

@@ -28,7 +28,7 @@ from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..registry import is_registered
 from ..writes import write_image, write_json
-from .benchmark import PINNED, BenchmarkConfig, model_row, timing_images
+from .benchmark import PINNED, BenchmarkConfig, mask_stats, model_row, timing_images
 from .environment import environment
 
 LOGGER = logging.getLogger("yoloarena")
@@ -217,7 +217,8 @@ def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Pa
     bench = BenchmarkConfig(imgsz=settings.imgsz, backends=settings.backends, device=cfg.device,
                             runs=cfg.runs)  # fmt: skip
     images = [dataset.load_image(i) for i in _sample_ids(len(dataset), 4)] or timing_images("")
-    row = model_row(spec, model, bench, images, {**m.stats, "protocol": val.protocol})
+    row = model_row(spec, model, bench, images,
+                    {**m.stats, **mask_stats(val), "protocol": val.protocol})  # fmt: skip
     curves = train_dir / "results.png" if train_dir else None
     return {
         **row,

@@ -19,10 +19,12 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
     if with_map is None:
         with_map = any(r.get("metrics") for r in rows)
     scored = list(dict.fromkeys(b for r in rows for b in r.get("backend_metrics") or {}))
+    masks = with_map and any(_has_masks(r) for r in rows)  # segmentation models: mask AP too
     if with_map and scored:
         head += [f"{b} AP50-95" for b in scored]
+        head += [f"{b} mask AP50-95" for b in scored] if masks else []
     elif with_map:
-        head += ["AP50-95", "AP50"]
+        head += ["AP50-95", "AP50"] + (["mask AP50-95", "mask AP50"] if masks else [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in rows:
         cells = [r["model"], r["family"], _short(r["weights"]), str(r["imgsz"]),
@@ -35,10 +37,12 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
             cells.append(f"{lat['e2e_median_ms']:.1f}" if lat else "-")
         if with_map and scored:
             per = r.get("backend_metrics") or {}
-            cells += [fmt((per.get(b) or {}).get("AP"), 4) for b in scored]
+            keys = ("AP", "mask_AP") if masks else ("AP",)
+            cells += [fmt((per.get(b) or {}).get(k), 4) for k in keys for b in scored]
         elif with_map:
             m = r.get("metrics") or {}
-            cells += [fmt(m.get("AP"), 4), fmt(m.get("AP50"), 4)]
+            keys = ("AP", "AP50", "mask_AP", "mask_AP50") if masks else ("AP", "AP50")
+            cells += [fmt(m.get(k), 4) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -88,6 +92,11 @@ def results_markdown(rows: list[dict], env_line: str, chart: str | None) -> str:
     if pub:
         parts += ["", "## Published figures (not measured here, other hardware)", "", pub]
     return "\n".join(parts) + "\n"
+
+
+def _has_masks(row: dict) -> bool:
+    parts = [row.get("metrics") or {}, *(row.get("backend_metrics") or {}).values()]
+    return any("mask_AP" in m for m in parts)
 
 
 def _short(weights: str) -> str:

@@ -31,6 +31,7 @@ from .ddp import DistInfo
 from .distill import CWDistiller, distill_weight, neck_channels, teacher_input
 from .ema import ModelEMA
 from .optim import Schedule, build_optimizer
+from .seg_val import fitness as val_fitness
 from .validator import validate
 
 LOGGER = logging.getLogger("yoloarena")
@@ -93,10 +94,10 @@ class Trainer:
         spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.transform.rgb,
                             run.rect, run.batch, max(run.model.stride),
                             stretch=run.model.transform.resize == "stretch")  # fmt: skip
-        self.dataset = TrainDataset(run.train_data, run.hyp, spec)
+        self.dataset, build_loader = _train_data(run, spec)
         cuda = run.device.type == "cuda"
         rank = run.dist.rank if run.dist else 0
-        self.loader, self.sampler = build_train_loader(
+        self.loader, self.sampler = build_loader(
             self.dataset, run.batch // self.world, run.workers, rank, self.world, pin=cuda
         )
         self.schedule = Schedule(run.hyp, run.epochs, len(self.loader), run.batch)
@@ -172,7 +173,7 @@ class Trainer:
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
             metrics = self.validate_epoch(epoch)
-            fitness = 0.1 * metrics.get("AP50", 0.0) + 0.9 * metrics.get("AP", 0.0)
+            fitness = val_fitness(metrics)
             # without validation every epoch is the best so far (best.pt = last.pt), and there is
             # nothing to stop early on
             improved = run.val_data is None or fitness > self.state.best_fitness
@@ -267,9 +268,13 @@ class Trainer:
         result = validate(self.ema.ema, run.val_data, run.imgsz, run.batch * 2 // self.world,
                           half=self.scaler.is_enabled(), workers=min(run.workers, 2),
                           dist=run.dist)  # fmt: skip
-        m = result.metrics
-        return {"AP50": m.stats["AP50"], "AP": m.stats["AP"], "precision": m.precision,
-                "recall": m.recall}  # fmt: skip
+        m, mask = result.metrics, result.mask_metrics
+        out = {"AP50": m.stats["AP50"], "AP": m.stats["AP"], "precision": m.precision,
+               "recall": m.recall}  # fmt: skip
+        if mask is not None:  # segmentation: the masks' too
+            out.update(mask_AP50=mask.stats["AP50"], mask_AP=mask.stats["AP"],
+                       mask_precision=mask.precision, mask_recall=mask.recall)  # fmt: skip
+        return out
 
     def _save(self, epoch: int, improved: bool, finished: bool) -> None:
         """best.pt (when improved), then last.pt, each written atomically. last.pt is the
@@ -329,6 +334,16 @@ class Trainer:
         LOGGER.info(
             "epoch %d/%d  %s  (%.1fs)", epoch + 1, self.run.epochs, "  ".join(parts), seconds
         )
+
+
+def _train_data(run: Run, spec: PipelineSpec):
+    """(training samples, loader builder) for the model's task: segmentation models get
+    samples with masks made from the moved polygons."""
+    if getattr(run.model, "task", "detect") == "segment":
+        from ..data.seg_loader import SegTrainDataset, build_seg_train_loader
+
+        return SegTrainDataset(run.train_data, run.hyp, spec), build_seg_train_loader
+    return TrainDataset(run.train_data, run.hyp, spec), build_train_loader
 
 
 def trim_results(path: Path, epochs_done: int) -> None:
