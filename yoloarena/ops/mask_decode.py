@@ -64,10 +64,14 @@ class _Axis:
 
 def _sample(src, ay: _Axis, ax: _Axis, rows, cols, r_lo: int, c_lo: int) -> np.ndarray:
     """Bilinear samples at output rows [a, b) x columns [c, d) of a source window: src holds the
-    source indices from (r_lo, c_lo) on (every sample must fall inside it)."""
+    source indices from (r_lo, c_lo) on (every sample must fall inside it). Columns first, on
+    the source rows that are read (strided gathers on the small array), then whole rows."""
     (a, b), (c, d) = rows, cols
-    r = ay.l0[a:b, None] * src[ay.i0[a:b] - r_lo] + ay.l1[a:b, None] * src[ay.i1[a:b] - r_lo]
-    return r[:, ax.i0[c:d] - c_lo] * ax.l0[c:d] + r[:, ax.i1[c:d] - c_lo] * ax.l1[c:d]
+    i0, i1 = ay.i0[a:b] - r_lo, ay.i1[a:b] - r_lo
+    top = int(i0[0])
+    s = src[top : int(i1[-1]) + 1]
+    s = s[:, ax.i0[c:d] - c_lo] * ax.l0[c:d] + s[:, ax.i1[c:d] - c_lo] * ax.l1[c:d]
+    return ay.l0[a:b, None] * s[i0 - top] + ay.l1[a:b, None] * s[i1 - top]
 
 
 def _bordered(src: np.ndarray) -> np.ndarray:
@@ -175,13 +179,12 @@ def _to_original(m1: MaskPatch, top: int, left: int, ch: int, cw: int, ax) -> Ma
 
 def paste_masks(patches: Sequence[MaskPatch], shape: Sequence[int]) -> torch.Tensor:
     """[N, H, W] bool masks of the windows."""
-    out = torch.zeros((len(patches), int(shape[0]), int(shape[1])), dtype=torch.bool)
-    view = out.numpy()
+    out = np.zeros((len(patches), int(shape[0]), int(shape[1])), bool)  # calloc: lazy zeros
     for k, p in enumerate(patches):
         if not p.empty:
             h, w = p.mask.shape
-            view[k, p.y0 : p.y0 + h, p.x0 : p.x0 + w] = p.mask
-    return out
+            out[k, p.y0 : p.y0 + h, p.x0 : p.x0 + w] = p.mask
+    return torch.from_numpy(out)
 
 
 def patch_rle(patch: MaskPatch, shape: Sequence[int]) -> dict:
