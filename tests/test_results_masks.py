@@ -104,3 +104,13 @@ def test_empty_masks_write_no_polygon_rows() -> None:
                 {0: "x"}, ORIG, masks=empty)  # fmt: skip
     assert r.txt_rows() == "" and r.masks.xy[0].shape == (0, 2)
     assert not r.masks.data.any()
+
+
+def test_hub_detections_render_the_masks() -> None:
+    from yoloarena.detections import Detections
+
+    r, _ = _scene()
+    dets = Detections([r], ["scene.jpg"], (1, 3, *INPUT), names=r.names)
+    rendered = dets.render(labels=False)[0]  # RGB
+    inside = cv2.erode(r.masks.data[1].numpy().astype(np.uint8), np.ones((9, 9))).astype(bool)
+    assert (rendered[inside] != 60).any(1).all()

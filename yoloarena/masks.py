@@ -45,16 +45,8 @@ class Masks:
         self._patches: list[MaskPatch] | None = None
         self._data: torch.Tensor | None = None
 
-    @classmethod
-    def from_patches(cls, patches: list[MaskPatch], orig_shape: Sequence[int]) -> Masks:
-        """Masks already decoded (e.g. a subset of another Masks)."""
-        out = cls(torch.zeros(0, 1, 1), torch.zeros(0, 4), LetterboxInfo((1, 1), (0, 0), (1, 1)),
-                  orig_shape)  # fmt: skip
-        out._patches = list(patches)
-        return out
-
     def __len__(self) -> int:
-        return len(self._patches) if self._patches is not None else int(self._probs.shape[0])
+        return int(self._boxes.shape[0])
 
     def __repr__(self) -> str:
         h, w = self.orig_shape
