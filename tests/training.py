@@ -125,3 +125,30 @@ def assert_same_weights(a: dict, b: dict) -> None:
             assert torch.equal(a[part][k], b[part][k]), k
     for k, v in a["train"]["model"].items():
         assert torch.equal(v, b["train"]["model"][k]), k
+
+
+# Segmentation: yolov5n-seg started from the official detector (yolov5n.pt: every layer but the
+# head's output convolutions; Proto from scratch), trained on the synthetic shapes with polygons.
+SEG_RECIPE = {"optimizer": "AdamW", "lr0": 0.003, "nbs": 8, "warmup_epochs": 1.0, "scale": 0.25,
+              "mosaic": 0.5}  # fmt: skip
+
+
+@functools.cache
+def seg_shapes_dataset() -> Path:
+    spec = SynthSpec(n_train=120, n_val=30, imgsz=128, classes=3, seed=0, task="segment")
+    return make_synthetic(Path(tempfile.mkdtemp(prefix="yoloarena-seg-shapes-")), spec)
+
+
+@functools.cache
+def trained_seg_run() -> Path:
+    """The run folder of yolov5n-seg trained 10 epochs at 128 (once per test process: the
+    learning, validation and export tests share it)."""
+    from conftest import shared_path
+
+    from yoloarena.engine.train_job import TrainConfig, run_train
+
+    detector = shared_path("data", "weights", "yolov5n.pt")
+    cfg = TrainConfig(model="yolov5n-seg", pretrained=str(detector), data=str(seg_shapes_dataset()),
+                      epochs=10, imgsz=128, batch=8, workers=2, seed=0, name="seg",
+                      project=tempfile.mkdtemp(prefix="yoloarena-seg-train-"))  # fmt: skip
+    return run_train(cfg, SEG_RECIPE)

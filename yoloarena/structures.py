@@ -7,15 +7,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .ops.boxes import xyxy_to_cxcywh, xyxy_to_ltwh
 from .ops.letterbox import LetterboxInfo
-from .plotting import draw_detections
+from .plotting import class_color, draw_detections
 from .probs import Probs, draw_probs
 from .writes import append_text, write_image
+
+if TYPE_CHECKING:
+    from .masks import Masks
 
 __all__ = ["BatchTargets", "LetterboxInfo", "Results", "Targets"]
 
@@ -85,8 +89,9 @@ class BatchTargets:
 
 
 class Results:
-    """Detections of one image, in original-image pixels (xyxy); or, from a classifier, its class
-    probabilities (``probs``: a Probs with top1/top5, no boxes)."""
+    """Detections of one image, in original-image pixels (xyxy); segmentation models add
+    ``masks`` (a `yoloarena.masks.Masks`, one mask per detection at the original image size);
+    a classifier gives its class probabilities instead (``probs``: a Probs with top1/top5)."""
 
     def __init__(
         self,
@@ -101,6 +106,7 @@ class Results:
         frame: int | None = None,
         probs: torch.Tensor | None = None,
         input_shape: tuple[int, int] | None = None,
+        masks: Masks | None = None,
     ) -> None:
         self.boxes = boxes.detach().float().cpu().reshape(-1, 4)
         self.scores = scores.detach().float().cpu().reshape(-1)
@@ -113,6 +119,7 @@ class Results:
         self.frame = frame  # index in its video, None for still images
         self.probs = Probs(probs, names) if probs is not None else None
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.masks = masks
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
@@ -158,7 +165,8 @@ class Results:
         conf: bool = True,
         line_width: int | None = None,
     ) -> np.ndarray:
-        """A copy of the image (BGR) with the detections drawn on it."""
+        """A copy of the image (BGR) with the detections drawn on it (masks as translucent
+        overlays in the class colours, under the boxes)."""
         base = img if img is not None else self.orig_img
         if base is None:
             base = np.full((*self.orig_shape, 3), 114, dtype=np.uint8)
@@ -169,6 +177,9 @@ class Results:
             texts = [
                 f"{self.name_of(c)} {s:.2f}" if conf else self.name_of(c) for _, s, c in self.rows()
             ]
+        if self.masks is not None and len(self.masks):
+            base = base.copy() if base.ndim == 3 else base[..., None].repeat(3, 2)
+            self.masks.overlay(base, [class_color(c) for c in self.labels.tolist()])
         return draw_detections(base, self.boxes.numpy(), self.labels.numpy(), texts, line_width)
 
     def save(self, path: str | Path, **plot_kwargs) -> Path:
@@ -176,15 +187,28 @@ class Results:
         return write_image(path, self.plot(**plot_kwargs))
 
     def txt_rows(self, conf: bool = False) -> str:
-        """YOLO label rows 'class cx cy w h [conf]' (normalised), one line per detection; for a
-        classifier its top 5 as upstream's 'confidence name' rows."""
+        """YOLO label rows 'class cx cy w h [conf]' (normalised), one line per detection; with
+        masks YOLO-seg rows 'class x1 y1 x2 y2 ... [conf]' (the normalised outline of each mask;
+        a detection whose mask is empty has no row); for a classifier its top 5 as upstream's
+        'confidence name' rows."""
         if self.probs is not None:
             return "\n".join(self.probs.lines()) + "\n"
+        if self.masks is not None:
+            return self._polygon_rows(conf)
         h, w = self.orig_shape
         cxcywh = xyxy_to_cxcywh(self.boxes) / torch.tensor([w, h, w, h], dtype=torch.float32)
         lines = []
         for box, (_, s, c) in zip(cxcywh.tolist(), self.rows(), strict=True):
             row = [c, *box, s] if conf else [c, *box]
+            lines.append(" ".join(f"{v:.6g}" for v in row) + "\n")
+        return "".join(lines)
+
+    def _polygon_rows(self, conf: bool) -> str:
+        lines = []
+        for poly, (_, s, c) in zip(self.masks.xyn, self.rows(), strict=True):
+            if len(poly) < 3:
+                continue
+            row = [c, *poly.ravel().tolist(), s] if conf else [c, *poly.ravel().tolist()]
             lines.append(" ".join(f"{v:.6g}" for v in row) + "\n")
         return "".join(lines)
 
@@ -217,11 +241,12 @@ class Results:
         )
 
     def to_list(self) -> list[dict]:
-        """One dict per detection: class, name, confidence, box (x1, y1, x2, y2 pixels); for a
-        classifier one per top-5 class (class, name, confidence)."""
+        """One dict per detection: class, name, confidence, box (x1, y1, x2, y2 pixels), with
+        masks also segmentation (COCO RLE at the image size); for a classifier one per top-5
+        class (class, name, confidence)."""
         if self.probs is not None:
             return self.probs.to_list()
-        return [
+        out = [
             {
                 "class": c,
                 "name": self.name_of(c),
@@ -230,6 +255,10 @@ class Results:
             }
             for b, s, c in self.rows()
         ]
+        if self.masks is not None:
+            for row, rle in zip(out, self.masks.rle(), strict=True):
+                row["segmentation"] = rle
+        return out
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_list(), indent=indent)
@@ -237,9 +266,10 @@ class Results:
     def to_coco(
         self, image_id: int | str, category_ids: dict[int, int] | None = None
     ) -> list[dict]:
-        """COCO result entries (bbox = left, top, width, height, rounded to 3 decimals)."""
+        """COCO result entries (bbox = left, top, width, height, rounded to 3 decimals; with
+        masks also segmentation, COCO RLE)."""
         ltwh = xyxy_to_ltwh(self.boxes).tolist()
-        return [
+        out = [
             {
                 "image_id": image_id,
                 "category_id": category_ids[c] if category_ids is not None else c,
@@ -248,3 +278,7 @@ class Results:
             }
             for box, (_, s, c) in zip(ltwh, self.rows(), strict=True)
         ]
+        if self.masks is not None:
+            for row, rle in zip(out, self.masks.rle(), strict=True):
+                row["segmentation"] = rle
+        return out

@@ -231,8 +231,15 @@ def _val(model: Detector, dataset, cfg: BenchmarkConfig) -> dict:
         return classify_metrics(model, dataset, cfg.imgsz, cfg.batch)
 
     result = validate(model.deploy(), dataset, cfg.imgsz, cfg.batch, PINNED)
-    return {**result.metrics.stats, "protocol": result.protocol,
+    return {**result.metrics.stats, **mask_stats(result), "protocol": result.protocol,
             "file": getattr(model, "source", "") or "PyTorch"}  # fmt: skip
+
+
+def mask_stats(result) -> dict[str, float]:
+    """A segmentation model's mask metrics as mask_AP, mask_AP50, ... (empty for detectors)."""
+    if result.mask_metrics is None:
+        return {}
+    return {f"mask_{k}": v for k, v in result.mask_metrics.stats.items()}
 
 
 def write_results(out: Path, cfg, rows: list[dict], env: dict, peak: dict | None = None,
@@ -271,11 +278,16 @@ def flat_row(row: dict) -> dict:
             value = lat.get(k)
             flat[f"{b}_{k}"] = "" if value is None else round(value, 3)
         flat[f"{b}_contention"] = lat.get("contention_text", "")
-    for k in ("top1", "top5") if "top1" in (row.get("metrics") or {}) else ("AP", "AP50"):
-        flat[k] = round(row["metrics"][k], 4) if row.get("metrics") else ""
+    metrics = row.get("metrics") or {}
+    for k in ("top1", "top5") if "top1" in metrics else ("AP", "AP50"):
+        flat[k] = round(metrics[k], 4) if metrics else ""
+    for k in ("mask_AP", "mask_AP50"):  # segmentation models
+        if k in metrics:
+            flat[k] = round(metrics[k], 4)
     for b, m in (row.get("backend_metrics") or {}).items():
-        for k in ("top1", "top5") if "top1" in m else ("AP", "AP50"):
-            flat[f"{b}_{k}"] = round(m[k], 4)
+        for k in ("top1", "top5") if "top1" in m else ("AP", "AP50", "mask_AP", "mask_AP50"):
+            if k in m:
+                flat[f"{b}_{k}"] = round(m[k], 4)
         flat[f"{b}_precision"] = m["precision"]
     pub = row.get("published") or {}
     flat["published_map50_95"] = pub.get("map50_95", "")

@@ -28,7 +28,7 @@ from ..devices import FORMS, check_device
 from ..errors import YoloArenaError
 from ..registry import is_registered
 from ..writes import write_image, write_json
-from .benchmark import PINNED, BenchmarkConfig, model_row, timing_images
+from .benchmark import PINNED, BenchmarkConfig, mask_stats, model_row, timing_images
 from .environment import environment
 
 LOGGER = logging.getLogger("yoloarena")
@@ -79,13 +79,15 @@ class Settings:
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def builtin_data(out: Path) -> Path:
+def builtin_data(out: Path, segment: bool = False) -> Path:
     """The built-in dataset, in the compare folder: 200 train / 50 val images of 3 shape classes
-    at 160 (deterministic)."""
+    at 160 (deterministic); segment: the shapes drawn from polygons, with polygon labels (for
+    segmentation models; detectors train on their boxes)."""
     from ..data.synthetic import SynthSpec, make_synthetic
 
-    spec = SynthSpec(n_train=200, n_val=50, imgsz=160, classes=3, seed=0)
-    folder = out / "data" / "shapes-160"
+    task = "segment" if segment else "detect"
+    spec = SynthSpec(n_train=200, n_val=50, imgsz=160, classes=3, seed=0, task=task)
+    folder = out / "data" / ("shapes-160-seg" if segment else "shapes-160")
     yaml_path = folder / "data.yaml"
     if not yaml_path.is_file():
         LOGGER.info("generating the built-in synthetic dataset in %s", folder)
@@ -117,6 +119,13 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
     )
 
 
+def _is_segmenter(spec: str) -> bool:
+    """A registered segmentation model (trained here: the built-in data needs polygons)."""
+    from ..registry import build_model
+
+    return is_registered(spec) and build_model(spec).task == "segment"
+
+
 def model_key(spec: str) -> str:
     """A folder name for a model given as a registered name or a weights file."""
     if is_registered(spec):
@@ -134,7 +143,7 @@ def run_compare(cfg: CompareConfig) -> Path:
     if cfg.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = cfg.data or str(builtin_data(out))
+    data = cfg.data or str(builtin_data(out, any(_is_segmenter(m) for m in cfg.models)))
     settings = settings_of(cfg, data)
     save_yaml(cfg, out / "args.yaml")
     if settings.protocol.get("task") == "classify":
@@ -235,7 +244,8 @@ def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Pa
     bench = BenchmarkConfig(imgsz=settings.imgsz, backends=settings.backends, device=cfg.device,
                             runs=cfg.runs)  # fmt: skip
     images = [dataset.load_image(i) for i in _sample_ids(len(dataset), 4)] or timing_images("")
-    row = model_row(spec, model, bench, images, {**m.stats, "protocol": val.protocol})
+    row = model_row(spec, model, bench, images,
+                    {**m.stats, **mask_stats(val), "protocol": val.protocol})  # fmt: skip
     curves = train_dir / "results.png" if train_dir else None
     return {
         **row,
@@ -262,7 +272,7 @@ def _sample_ids(n: int, k: int) -> list[int]:
 
 def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
     """The same k val images for every model: predictions drawn at conf 0.25."""
-    from ..plotting import draw_detections
+    from ..plotting import class_color, draw_detections
 
     out = []
     for i in _sample_ids(len(dataset), k):
@@ -271,7 +281,10 @@ def _samples(model, dataset, k: int, imgsz: int, folder: Path) -> list[dict]:
         texts = [f"{model.names[int(c)]} {s:.2f}" for c, s in zip(res.labels, res.scores,
                                                                     strict=True)]  # fmt: skip
         k_up = max(1.0, 480 / max(img.shape[:2]))  # small images drawn larger: readable tags
-        big = cv2.resize(img, None, fx=k_up, fy=k_up) if k_up > 1 else img
+        shown = img
+        if res.masks is not None:  # segmentation: the masks under the boxes
+            shown = res.masks.overlay(img.copy(), [class_color(c) for c in res.labels.tolist()])
+        big = cv2.resize(shown, None, fx=k_up, fy=k_up) if k_up > 1 else shown
         drawn = draw_detections(big, res.boxes.numpy() * k_up, res.labels.numpy(), texts)
         path = folder / "samples" / f"{i:05d}.jpg"
         write_image(path, drawn, [cv2.IMWRITE_JPEG_QUALITY, 90])

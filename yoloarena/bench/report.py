@@ -59,12 +59,17 @@ def results_table(results: list[dict]) -> str:
     head = (
         "| model | trained here | AP50-95 | AP50 | AP75 | AP small | AP medium | AP large | P | R |"
     )
-    lines = [head, "|---|---|" + "---:|" * 8]
+    masks = any("mask_AP" in r["metrics"] for r in results)  # segmentation models
+    if masks:
+        head += " mask AP50-95 | mask AP50 |"
+    lines = [head, "|---|---|" + "---:|" * (10 if masks else 8)]
     for r in results:
         m = r["metrics"]
         cells = [r["model"], "yes" if r["trained"] else "given weights"]
         cells += [fmt(m.get(k), 4) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")]
         cells += [fmt(r["precision"], 3), fmt(r["recall"], 3)]
+        if masks:
+            cells += [fmt(m.get("mask_AP"), 4), fmt(m.get("mask_AP50"), 4)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -21,10 +21,13 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
     cls = any("top1" in (r.get("metrics") or {}) for r in rows)  # classifiers: top-1 / top-5
     acc = ("top1", "top-1") if cls else ("AP", "AP50-95")
     scored = list(dict.fromkeys(b for r in rows for b in r.get("backend_metrics") or {}))
+    masks = with_map and any(_has_masks(r) for r in rows)  # segmentation models: mask AP too
     if with_map and scored:
         head += [f"{b} {acc[1]}" for b in scored]
+        head += [f"{b} mask AP50-95" for b in scored] if masks else []
     elif with_map:
         head += ["top-1", "top-5"] if cls else ["AP50-95", "AP50"]
+        head += ["mask AP50-95", "mask AP50"] if masks else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 3 + "---:|" * (len(head) - 3)]
     for r in rows:
         cells = [r["model"], r["family"], _short(r["weights"]), str(r["imgsz"]),
@@ -37,10 +40,12 @@ def measured_table(rows: list[dict], with_map: bool | None = None) -> str:
             cells.append(f"{lat['e2e_median_ms']:.1f}" if lat else "-")
         if with_map and scored:
             per = r.get("backend_metrics") or {}
-            cells += [fmt((per.get(b) or {}).get(acc[0]), 4) for b in scored]
+            keys = (acc[0], "mask_AP") if masks else (acc[0],)
+            cells += [fmt((per.get(b) or {}).get(k), 4) for k in keys for b in scored]
         elif with_map:
             m = r.get("metrics") or {}
             keys = ("top1", "top5") if cls else ("AP", "AP50")
+            keys += ("mask_AP", "mask_AP50") if masks else ()
             cells += [fmt(m.get(k), 4) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -151,6 +156,11 @@ def results_markdown(
     if pub:
         parts += ["", "## Published figures (not measured here, other hardware)", "", pub]
     return "\n".join(parts) + "\n"
+
+
+def _has_masks(row: dict) -> bool:
+    parts = [row.get("metrics") or {}, *(row.get("backend_metrics") or {}).values()]
+    return any("mask_AP" in m for m in parts)
 
 
 def _short(weights: str) -> str:

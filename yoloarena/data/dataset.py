@@ -100,7 +100,8 @@ class DetectionDataset:
         return {self.names[i]: int(n) for i, n in enumerate(counts)}
 
     def to_coco(self) -> dict:
-        """The ground truth as a COCO instances dict (category ids = self.category_ids)."""
+        """The ground truth as a COCO instances dict (category ids = self.category_ids); with
+        polygons every annotation has a segmentation (a crowd row: its box)."""
         images, annotations = [], []
         for i, (file, (h, w)) in enumerate(zip(self.files, self.shapes.tolist(), strict=True)):
             image_id = int(self.image_ids[i])
@@ -116,8 +117,11 @@ class DetectionDataset:
                     "area": float(self.areas[j]),
                     "iscrowd": int(self.crowd[j]),
                 })  # fmt: skip
-                if self.has_segments and len(self.segment(j)) >= 3:
-                    annotations[-1]["segmentation"] = [self.segment(j).ravel().tolist()]
+                if self.has_segments:  # crowd rows have no polygon: their box is the region
+                    poly = (
+                        self.segment(j) if len(self.segment(j)) >= 3 else rectangle(self.boxes[j])
+                    )
+                    annotations[-1]["segmentation"] = [poly.ravel().tolist()]
         categories = [{"id": c, "name": self.names[i]} for i, c in enumerate(self.category_ids)]
         return {"images": images, "annotations": annotations, "categories": categories}
 

@@ -2,7 +2,8 @@
 name=Y: X/Y).
 
 Writes annotated images (annotated .mp4 for videos), labels/<stem>.txt with save_txt,
-crops/<class>/ with save_crop, and predictions.json with every detection.
+crops/<class>/ with save_crop, and predictions.json with every detection. Segmentation models
+add masks: drawn as overlays, YOLO-seg polygon rows in labels/, COCO RLE in predictions.json.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ class PredictConfig:
     half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
     precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
     augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
+    retina_masks: bool = param(False, "segmentation: upsample masks to the input size before "
+                               "cropping to the box (sharper edges)")  # fmt: skip
     vid_stride: int = param(1, "use every n-th video frame", ge=1)
     save: bool = param(True, "save annotated images and videos")
-    save_txt: bool = param(False, "save labels/<stem>.txt (YOLO format)")
+    save_txt: bool = param(False, "save labels/<stem>.txt (YOLO format; segmentation: polygons)")
     save_conf: bool = param(False, "add the confidence to save_txt rows")
     save_crop: bool = param(False, "save crops/<class>/ of every detection")
     line_width: int | None = param(
@@ -116,6 +119,7 @@ def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
         model, cfg.source, conf=cfg.conf, iou=cfg.iou, imgsz=cfg.imgsz, max_det=cfg.max_det,
         agnostic=cfg.agnostic, classes=cfg.classes, batch=cfg.batch, half=cfg.half,
         vid_stride=cfg.vid_stride, stream=True, augment=cfg.augment, errors=errors,
+        retina_masks=cfg.retina_masks,
     )  # fmt: skip
     try:
         for r in stream:

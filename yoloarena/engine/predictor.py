@@ -47,6 +47,7 @@ def predict(
     stream: bool = False,
     augment: bool = False,
     errors: list[str] | None = None,
+    retina_masks: bool = False,
 ) -> list[Results] | Iterator[Results]:
     """Run model on source (file, folder, glob, .txt list, http(s) URL, list, array, PIL image,
     video).
@@ -54,10 +55,14 @@ def predict(
     Returns a list of Results, or a lazy generator of them with stream=True (use it for videos).
     Unset NMS settings take the family's predict defaults. augment=True: test-time augmentation.
     Files that cannot be read are skipped with a warning (and appended to errors if given).
+    Segmentation models give Results with masks; retina_masks=True upsamples them before
+    cropping to the box (see Detector.predict).
     """
     model = as_module(model)
     settings = {"conf": conf, "iou": iou, "max_det": max_det, "agnostic": agnostic,
                 "classes": classes, "multi_label": multi_label, "augment": augment}  # fmt: skip
+    if retina_masks:
+        settings["retina_masks"] = True
     size = check_imgsz(imgsz or model.imgsz, max(model.stride))
     frames = iter_frames(source, rgb=rgb, vid_stride=vid_stride)
     gen = _run(model, frames, settings, size, max(batch, 1), half, errors)

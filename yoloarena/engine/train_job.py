@@ -2,6 +2,7 @@
 
     yoloarena train model=yolov5n data=coco128.yaml epochs=100 imgsz=640 batch=16 device=cpu
     yoloarena train model=yolov5n.pt data=custom.yaml epochs=30     # fine-tune (any class count)
+    yoloarena train model=yolov5n-seg pretrained=yolov5n.pt data=seg.yaml  # a detector's layers
     yoloarena train resume=True                                     # the newest unfinished run
     yoloarena train resume=runs/train/exp/weights/last.pt epochs=150   # continue / extend
 
@@ -45,7 +46,11 @@ RESUME_OVERRIDES = {"epochs", "device", "workers", "patience", "resume", "plots"
 class TrainConfig:
     """Arguments of `yoloarena train` (Ultralytics names); hyperparameters at the same level."""
 
-    model: str = param("yolov5n", "registered name (random init) or weights file to fine-tune")
+    model: str = param("yolov5n", "registered name (random init) or weights file to fine-tune; "
+                       "the task (detect, segment) is the model's")  # fmt: skip
+    pretrained: str = param("", "weights file whose tensors of the same name and shape start a "
+                            "registered model (e.g. model=yolov5n-seg pretrained=yolov5n.pt: a "
+                            "detector's layers start a segmenter)")  # fmt: skip
     data: str = param("", "dataset .yaml (YOLO layout) or COCO .json")
     epochs: int = param(100, "epochs to train", ge=1)
     imgsz: int | None = param(None, "training image size (None: the model's size)", gt=0)
@@ -170,6 +175,8 @@ def _prepare(cfg: TrainConfig, given: set | None, info) -> Run:
             f"{cfg.model} is a classifier but {cfg.data} is a detection dataset; give a "
             "classification dataset (a folder with train/ and val/ holding one folder per class)"
         )
+    if cfg.pretrained and ckpt is None:
+        pretrained_head = _init_from(model, cfg.pretrained)
     hyp = _hyp(model, cfg)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
     if cfg.fraction < 1:
@@ -235,6 +242,23 @@ def _build_model(name: str, nc: int, names: dict, ckpt: dict | None) -> tuple[De
     return model, not skipped
 
 
+def _init_from(model: Detector, path: str) -> bool:
+    """Copy the tensors of the weights file that fit the model (name and shape); logs what was
+    skipped; returns whether the head came from the file."""
+    from ..weights import init_from
+
+    if not Path(path).is_file():
+        raise not_found_error(path, Path(path))
+    report = init_from(model, path)
+    if not report.loaded:
+        raise YoloArenaError(
+            f"pretrained={path}: no tensor fits {model.model_name} (another family or scale?); "
+            "give weights of the same architecture"
+        )
+    LOGGER.info("initialising %s from %s: %s", model.model_name, path, report.summary())
+    return not report.skipped and not report.missing
+
+
 def _resume(cfg: TrainConfig, given: set | None):
     newest = cfg.resume.lower() in ("true", "1")
     path = latest_unfinished(cfg.project) if newest else Path(cfg.resume)
@@ -292,16 +316,7 @@ def _seed(seed: int) -> None:
 
 
 def _subset(data, fraction: float, seed: int):
+    """A seeded random fraction of the images (their polygons stay with their boxes)."""
     n = max(1, int(len(data) * fraction))
     keep = np.sort(np.random.default_rng(seed).permutation(len(data))[:n])
-    records_idx = keep.tolist()
-    counts = np.diff(data.offsets)[keep]
-    rows = np.concatenate(
-        [np.arange(data.offsets[i], data.offsets[i + 1]) for i in records_idx]
-    ).astype(int)
-    return dataclasses.replace(
-        data, files=[data.files[i] for i in records_idx], shapes=data.shapes[keep],
-        boxes=data.boxes[rows], labels=data.labels[rows], crowd=data.crowd[rows],
-        areas=data.areas[rows], offsets=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-        image_ids=data.image_ids[keep],
-    )  # fmt: skip
+    return data.subset(keep)

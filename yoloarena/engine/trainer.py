@@ -31,6 +31,7 @@ from .ddp import DistInfo
 from .distill import CWDistiller, distill_weight, neck_channels, teacher_input
 from .ema import ModelEMA
 from .optim import Schedule, build_optimizer
+from .seg_val import fitness as val_fitness
 from .validator import validate
 
 LOGGER = logging.getLogger("yoloarena")
@@ -119,15 +120,16 @@ class Trainer:
         spec = PipelineSpec(run.imgsz, run.epochs, run.seed, run.model.transform.rgb,
                             run.rect, run.batch, max(run.model.stride),
                             stretch=run.model.transform.resize == "stretch")  # fmt: skip
-        dataset = TrainDataset(run.train_data, run.hyp, spec)
+        dataset, build_loader = _train_data(run, spec)
         rank = run.dist.rank if run.dist else 0
-        loader, sampler = build_train_loader(dataset, run.batch // self.world, run.workers, rank,
-                                             self.world, pin=run.device.type == "cuda")  # fmt: skip
+        loader, sampler = build_loader(dataset, run.batch // self.world, run.workers, rank,
+                                       self.world, pin=run.device.type == "cuda")  # fmt: skip
         return dataset, loader, sampler
 
     def fitness(self, metrics: dict[str, float]) -> float:
-        """What best.pt maximises (a task hook): YOLOv5's 0.1 AP50 + 0.9 AP50-95."""
-        return 0.1 * metrics.get("AP50", 0.0) + 0.9 * metrics.get("AP", 0.0)
+        """What best.pt maximises (a task hook): YOLOv5's 0.1 AP50 + 0.9 AP50-95 (for
+        segmentation models the box and the mask terms added)."""
+        return val_fitness(metrics)
 
     def plot_batch(self, images: torch.Tensor, targets, i: int) -> None:
         """Save the i-th training batch as the network sees it (a task hook)."""
@@ -278,9 +280,13 @@ class Trainer:
         result = validate(self.ema.ema, run.val_data, run.imgsz, run.batch * 2 // self.world,
                           half=self.scaler.is_enabled(), workers=min(run.workers, 2),
                           dist=run.dist)  # fmt: skip
-        m = result.metrics
-        return {"AP50": m.stats["AP50"], "AP": m.stats["AP"], "precision": m.precision,
-                "recall": m.recall}  # fmt: skip
+        m, mask = result.metrics, result.mask_metrics
+        out = {"AP50": m.stats["AP50"], "AP": m.stats["AP"], "precision": m.precision,
+               "recall": m.recall}  # fmt: skip
+        if mask is not None:  # segmentation: the masks' too
+            out.update(mask_AP50=mask.stats["AP50"], mask_AP=mask.stats["AP"],
+                       mask_precision=mask.precision, mask_recall=mask.recall)  # fmt: skip
+        return out
 
     def _save(self, epoch: int, improved: bool, finished: bool) -> None:
         """best.pt (when improved), then last.pt, each written atomically. last.pt is the
@@ -340,6 +346,16 @@ class Trainer:
         LOGGER.info(
             "epoch %d/%d  %s  (%.1fs)", epoch + 1, self.run.epochs, "  ".join(parts), seconds
         )
+
+
+def _train_data(run: Run, spec: PipelineSpec):
+    """(training samples, loader builder) for the model's task: segmentation models get
+    samples with masks made from the moved polygons."""
+    if getattr(run.model, "task", "detect") == "segment":
+        from ..data.seg_loader import SegTrainDataset, build_seg_train_loader
+
+        return SegTrainDataset(run.train_data, run.hyp, spec), build_seg_train_loader
+    return TrainDataset(run.train_data, run.hyp, spec), build_train_loader
 
 
 def trim_results(path: Path, epochs_done: int) -> None:

@@ -1,5 +1,7 @@
 """`yoloarena val`: validate a model on a dataset split and write runs/val/<name>/ (project=X
-name=Y: X/Y)."""
+name=Y: X/Y). A segmentation model on a dataset with polygons is scored on boxes and masks: both
+in results.json ("stats" and "mask") and in the printed table, with the mask curves and
+val_batch0_{labels,pred}.jpg mosaics among the plots."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from ..models.base import Detector
 from ..writes import write_json
 from .predictor import check_imgsz
 from .runs import run_dir
+from .seg_val import box_mask_table
 from .validator import ValResult, validate
 
 LOGGER = logging.getLogger("yoloarena")
@@ -85,15 +88,14 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)
     precision = precision_of(model, cfg.half)
     LOGGER.info("precision: %s", precision)
-    _write(out, cfg, result, dataset.names, precision)
+    _write(out, cfg, result, dataset, precision)
     _log(result, cfg.verbose)
     LOGGER.info("results saved to %s", out)
     return out, result
 
 
-def _write(
-    out: Path, cfg: ValConfig, result: ValResult, names: dict[int, str], precision: str
-) -> None:
+def _write(out: Path, cfg: ValConfig, result: ValResult, dataset, precision: str) -> None:
+    names = dataset.names
     save_yaml(cfg, out / "args.yaml")
     summary = {"model": cfg.model, "data": cfg.data, "split": cfg.split, "compute": precision,
                **result.to_dict()}  # fmt: skip
@@ -106,14 +108,26 @@ def _write(
         for kind in ("F1", "P", "R"):
             plot_conf_curve(result.metrics, kind, out / f"{kind}_curve.png")
         plot_confusion_matrix(result.confusion, list(names.values()), out / "confusion_matrix.png")
+        if result.mask_metrics is not None:
+            _mask_plots(out, result, dataset)
+
+
+def _mask_plots(out: Path, result: ValResult, dataset) -> None:
+    from ..eval.seg_plots import plot_mask_mosaics
+
+    plot_pr_curve(result.mask_metrics, out / "MaskPR_curve.png", "Mask")
+    for kind in ("F1", "P", "R"):
+        plot_conf_curve(result.mask_metrics, kind, out / f"Mask{kind}_curve.png", "Mask")
+    plot_mask_mosaics(dataset, result.predictions, out)
 
 
 def _log(result: ValResult, verbose: bool) -> None:
-    m = result.metrics
+    m, mask = result.metrics, result.mask_metrics
     if verbose:
-        LOGGER.info("%s", m.table())
+        LOGGER.info("%s", m.table() if mask is None else box_mask_table(m, mask))
     keys = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
-    LOGGER.info("  ".join(f"{k} {m.stats[k]:.4f}" for k in keys))
+    for what, r in (("box ", m), ("mask ", mask)) if mask is not None else (("", m),):
+        LOGGER.info(what + "  ".join(f"{k} {r.stats[k]:.4f}" for k in keys))
     t, n = result.timings, max(result.images, 1)
     LOGGER.info(
         "Speed per image: %.1fms data (waiting), %.1fms forward, %.1fms NMS; scoring %.2fs",

@@ -4,6 +4,9 @@ Images are decoded and letterboxed in background threads while the model runs. W
 letterbox rule the batches are rectangular (sorted by aspect ratio, padded to a stride multiple
 plus pad), as the official YOLOv5 v7.0 val does; with the stretch rule every image is resized to
 imgsz x imgsz.
+
+A segmentation model on a dataset with polygons is also scored on its masks (COCO `segm`,
+see engine/seg_val.py): ValResult.mask_metrics next to the box metrics.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ..models.base import Detector, EvalProtocol, as_module
 from ..ops.letterbox import rect_batches
 from ..structures import LetterboxInfo
 from .ddp import DistInfo, broadcast, gather
+from .seg_val import is_segmenting, segment_batch
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -37,10 +41,13 @@ class ValResult:
     protocol: dict
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
     images: int = 0
+    mask_metrics: EvalResult | None = None  # segmentation: COCO segm of the masks
 
     def to_dict(self) -> dict:
+        mask = {"mask": self.mask_metrics.to_dict()} if self.mask_metrics is not None else {}
         return {
             **self.metrics.to_dict(),
+            **mask,
             "protocol": self.protocol,
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "images": self.images,
@@ -112,6 +119,7 @@ def validate(
     confusion = ConfusionMatrix(dataset.num_classes)
     preds: list[dict] = []
     t = dict.fromkeys(("data", "forward", "nms"), 0.0)
+    segment = is_segmenting(model, dataset)
     jobs = _batches(dataset, model, imgsz, batch, proto)
     if dist is not None:
         jobs = jobs[dist.rank :: dist.world]
@@ -127,10 +135,15 @@ def validate(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t1 = time.perf_counter()
-        dets = model.postprocess(out, proto.conf, proto.iou, proto.max_det, proto.multi_label)
-        for i, info, (boxes, scores, labels) in zip(idx, infos, dets, strict=True):
-            boxes = model.transform.map_back(boxes.float().cpu(), info, tuple(dataset.shapes[i]))
-            _collect(preds, dataset, i, boxes, scores.cpu(), labels.cpu(), confusion)
+        if segment:  # boxes already in original pixels, with the RLE of each mask
+            dets = segment_batch(model, out, proto, infos, [dataset.shapes[i] for i in idx])
+        else:
+            dets = model.postprocess(out, proto.conf, proto.iou, proto.max_det, proto.multi_label)
+        for i, info, (boxes, scores, labels, *rles) in zip(idx, infos, dets, strict=True):
+            if not segment:
+                shape = tuple(dataset.shapes[i])
+                boxes = model.transform.map_back(boxes.float().cpu(), info, shape)
+            _collect(preds, dataset, i, boxes, scores.cpu(), labels.cpu(), confusion, *rles)
         tick = time.perf_counter()
         t["nms"] += tick - t1
         t["forward"] += t1 - t0
@@ -138,17 +151,22 @@ def validate(
         preds = [p for part in gather(preds, dist) for p in part]
         confusion.matrix = sum(gather(confusion.matrix, dist))
     t0 = time.perf_counter()
-    metrics = None
+    metrics = mask_metrics = None
     if dist is None or dist.main:
-        metrics = evaluate_coco(dataset.to_coco(), preds, dataset.image_ids.tolist())
-    metrics = broadcast(metrics, dist)
+        gt, ids = dataset.to_coco(), dataset.image_ids.tolist()
+        metrics = evaluate_coco(gt, preds, ids)
+        if segment:
+            mask_metrics = evaluate_coco(gt, preds, ids, iou_type="segm")
+    metrics, mask_metrics = broadcast((metrics, mask_metrics), dist)
     t["scoring"] = time.perf_counter() - t0
     protocol_used = vars(proto) | {"imgsz": imgsz, "augment": augment}
-    return ValResult(metrics, preds, confusion, protocol_used, t, len(dataset))
+    return ValResult(metrics, preds, confusion, protocol_used, t, len(dataset), mask_metrics)
 
 
-def _collect(preds, dataset, i, boxes, scores, labels, confusion: ConfusionMatrix) -> None:
+def _collect(preds, dataset, i, boxes, scores, labels, confusion: ConfusionMatrix, rles=None):
+    """COCO result dicts of one image (with its masks' RLE as segmentation when given)."""
     image_id, cat_ids = int(dataset.image_ids[i]), dataset.category_ids
+    start = len(preds)
     for (x1, y1, x2, y2), s, c in zip(
         boxes.tolist(), scores.tolist(), labels.tolist(), strict=True
     ):
@@ -158,4 +176,7 @@ def _collect(preds, dataset, i, boxes, scores, labels, confusion: ConfusionMatri
             "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
             "score": round(s, 5),
         })  # fmt: skip
+    if rles is not None:
+        for pred, rle in zip(preds[start:], rles, strict=True):
+            pred["segmentation"] = rle
     confusion.update(boxes.numpy(), scores.numpy(), labels.numpy(), dataset.targets(i))

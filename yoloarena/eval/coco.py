@@ -131,7 +131,7 @@ def _per_class(ev: COCOeval_faster, coco_gt: COCO, coco_dt: COCO, result: EvalRe
     for ann in coco_gt.anns.values():
         if not ann.get("iscrowd", 0) and ann["image_id"] in ids:
             n_gt[ann["category_id"]] = n_gt.get(ann["category_id"], 0) + 1
-    tp_ids = {int(k.split("_", 1)[0]) for k, iou in ev.eval["matched"].items() if iou >= 0.5}
+    tp_ids = _true_positives_at_50(ev.eval["matched"], coco_gt, coco_dt)
     curves = {k: np.zeros((len(cat_ids), len(CONF_GRID))) for k in ("P", "R", "F1")}
     by_cat: dict[int, list[tuple[float, bool]]] = {c: [] for c in cat_ids}
     for dt_id, ann in coco_dt.anns.items():
@@ -167,6 +167,30 @@ def _per_class(ev: COCOeval_faster, coco_gt: COCO, coco_dt: COCO, result: EvalRe
             "precision": float(curves["P"][k, best]),
             "recall": float(curves["R"][k, best]),
         })  # fmt: skip
+
+
+def _true_positives_at_50(matched: dict[str, float], coco_gt: COCO, coco_dt: COCO) -> set[int]:
+    """Ids of the detections COCO matches at IoU 0.5.
+
+    faster-coco-eval's `matched` holds the (detection, ground truth) pairs matched at any of the
+    ten IoU thresholds, so one ground truth can appear with several detections. COCO's greedy
+    matching at 0.5 is replayed on those pairs (each detection, by descending score, takes the
+    free ground truth of highest IoU): every pair it makes at 0.5 is among them, so the replay
+    makes the same ones. Detections on crowd regions are not true positives."""
+    pairs: dict[int, list[tuple[float, int]]] = {}
+    for key, iou in matched.items():
+        if iou >= 0.5:
+            d, g = (int(v) for v in key.split("_", 1))
+            pairs.setdefault(d, []).append((iou, g))
+    taken: set[int] = set()
+    tp: set[int] = set()
+    for d in sorted(pairs, key=lambda d: (-coco_dt.anns[d]["score"], d)):
+        for _, g in sorted(pairs[d], reverse=True):
+            if g not in taken and not coco_gt.anns[g].get("iscrowd", 0):
+                taken.add(g)
+                tp.add(d)
+                break
+    return tp
 
 
 def _pr_vs_conf(items: list[tuple[float, bool]], n_gt: int) -> tuple[np.ndarray, np.ndarray]:

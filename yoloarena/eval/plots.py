@@ -17,8 +17,9 @@ from .coco import CONF_GRID, EvalResult
 from .confusion import ConfusionMatrix
 
 
-def plot_pr_curve(result: EvalResult, path: str | Path) -> Path:
-    """Precision vs recall at IoU 0.5: one thin line per class, the class mean in bold."""
+def plot_pr_curve(result: EvalResult, path: str | Path, what: str = "") -> Path:
+    """Precision vs recall at IoU 0.5: one thin line per class, the class mean in bold (what:
+    a title prefix, e.g. 'Mask')."""
     fig, ax = subplots(figsize=(7, 6), dpi=120)
     recall = np.linspace(0, 1, 101)
     curves = result.pr_curves if result.pr_curves is not None else np.zeros((0, 101))
@@ -32,12 +33,13 @@ def plot_pr_curve(result: EvalResult, path: str | Path) -> Path:
         mean = curves[valid].mean(0)
         ax.plot(recall, mean, linewidth=3, color="tab:blue",
                 label=f"all classes AP50 {result.stats['AP50']:.3f}")  # fmt: skip
-    _finish(ax, "Recall", "Precision", "Precision-recall curve (IoU 0.5)")
+    _finish(ax, "Recall", "Precision", _title(f"{what} precision-recall curve (IoU 0.5)"))
     return save_figure(fig, path)
 
 
-def plot_conf_curve(result: EvalResult, kind: str, path: str | Path) -> Path:
-    """F1, P or R vs confidence threshold (IoU 0.5), per class and the class mean."""
+def plot_conf_curve(result: EvalResult, kind: str, path: str | Path, what: str = "") -> Path:
+    """F1, P or R vs confidence threshold (IoU 0.5), per class and the class mean (what: a title
+    prefix, e.g. 'Mask')."""
     names = {"F1": "F1", "P": "Precision", "R": "Recall"}
     fig, ax = subplots(figsize=(7, 6), dpi=120)
     curves = result.conf_curves.get(kind)
@@ -52,8 +54,15 @@ def plot_conf_curve(result: EvalResult, kind: str, path: str | Path) -> Path:
         )
         ax.plot(CONF_GRID, mean, linewidth=3, color="tab:blue",
                 label=f"all classes {mean[best]:.2f} at {CONF_GRID[best]:.3f}")  # fmt: skip
-    _finish(ax, "Confidence", names[kind], f"{names[kind]}-confidence curve (IoU 0.5)")
+    _finish(
+        ax, "Confidence", names[kind], _title(f"{what} {names[kind]}-confidence curve (IoU 0.5)")
+    )
     return save_figure(fig, path)
+
+
+def _title(text: str) -> str:
+    text = text.strip()
+    return text[:1].upper() + text[1:]
 
 
 def plot_confusion_matrix(cm: ConfusionMatrix, names: list[str], path: str | Path) -> Path:

@@ -170,6 +170,11 @@ def export_model(
     _check_args(fmt, half, dev, batch, opts)
     if isinstance(model, RuntimeDetector):
         raise YoloArenaError(f"'{model.source}' is already an exported file; export the .pt")
+    if model.task == "segment" and (fmt in ("tflite", "coreml") or int8):
+        raise YoloArenaError(
+            f"{'int8=True' if int8 else f'format={fmt}'} is not available for segmentation "
+            "models yet; use format=onnx, openvino, torchscript or engine"
+        )
     hw = _imgsz(imgsz, model)
     tag = "_int8" if int8 else "_fp16" if half and fmt == "tflite" else ""
     path = _with_suffix(Path(file), fmt) if file else default_path(model, fmt, tag)
@@ -246,8 +251,13 @@ def _parity(graph, net, x, path, names, half, dev, nms, settings) -> Parity:
     got = runtime.session(x)
     if not nms:
         return compare_raw(list(graph(x)), got, names, half)
-    ref = net.postprocess(net(x), settings["conf"], settings["iou"], settings["max_det"],
-                          settings["multi_label"])  # fmt: skip
+    args = (settings["conf"], settings["iou"], settings["max_det"], settings["multi_label"])
+    if net.task == "segment":
+        from .seg_check import compare_segments
+
+        got = runtime.postprocess_segments(runtime(x), settings["conf"])
+        return compare_segments(net.postprocess_segments(net(x), *args), got, half)
+    ref = net.postprocess(net(x), *args)
     dets = runtime(x).dets
     return compare_detections(ref, dets, half)
 

@@ -71,6 +71,8 @@ def to_onnx(
                 if name.startswith(("num_", "det_", "probs"))
                 else {0: "batch", 1: "anchors"}
             )
+        if "prototypes" in axes:  # segmentation: [B, M, H/4, W/4]
+            axes["prototypes"] = {0: "batch", 2: "proto_height", 3: "proto_width"}
     tmp = path.with_name(path.name + ".tmp")
     with quiet_tracing():
         torch.onnx.export(

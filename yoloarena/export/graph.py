@@ -11,6 +11,16 @@ With nms=True the graph ends in ONNX NonMaxSuppression (per image and class, lik
   det_scores  [B, K]     float  confidence (objectness * class probability for YOLOv5)
   det_labels  [B, K]     int64  class index
 K is max_det; rows are sorted by descending score.
+
+Segmentation models (metadata task: segment) add, after those:
+  raw:  mask_coefficients [B, N, M]    float  raw mask coefficients of each row (M = 32)
+        prototypes        [B, M, H/4, W/4]  float  the image's prototype masks
+  NMS:  det_coefficients  [B, K, M]    float  the kept detections' coefficients, times objectness
+                                              for YOLOv5 (as its NMS leaves them), zero rows
+                                              after num_dets
+        prototypes        [B, M, H/4, W/4]
+A detection's mask is sigmoid(coefficients @ prototypes) at H/4 x W/4, kept inside its box; with
+the raw outputs multiply the coefficients by the objectness first (YOLOv5), as predict does.
 """
 
 from __future__ import annotations
@@ -23,12 +33,16 @@ from ..models.base import Detector
 
 RAW_OUTPUTS = ("boxes", "scores", "objectness")
 NMS_OUTPUTS = ("num_dets", "det_boxes", "det_scores", "det_labels")
+SEG_RAW_OUTPUTS = ("mask_coefficients", "prototypes")
+SEG_NMS_OUTPUTS = ("det_coefficients", "prototypes")
 
 
 def output_names(model: Detector, nms: bool) -> list[str]:
+    seg = getattr(model, "task", "detect") == "segment"
     if nms:
-        return list(NMS_OUTPUTS)
-    return list(RAW_OUTPUTS if model.has_objectness else RAW_OUTPUTS[:2])
+        return list(NMS_OUTPUTS) + list(SEG_NMS_OUTPUTS if seg else ())
+    base = RAW_OUTPUTS if model.has_objectness else RAW_OUTPUTS[:2]
+    return list(base) + list(SEG_RAW_OUTPUTS if seg else ())
 
 
 class _NonMaxSuppression(torch.autograd.Function):
@@ -74,16 +88,23 @@ class ExportGraph(nn.Module):
         self.nms = nms
         self.conf, self.iou, self.max_det, self.multi_label = conf, iou, max_det, multi_label
         self.objectness = model.has_objectness
+        self.segment = getattr(model, "task", "detect") == "segment"
 
     def forward(self, images: torch.Tensor):
         out = self.model(images)
         if not self.nms:
-            if self.objectness:
-                return out.boxes, out.scores, out.objectness
-            return out.boxes, out.scores
-        return self._nms(out.boxes, out.confidences())
+            raw = [out.boxes, out.scores] + ([out.objectness] if self.objectness else [])
+            if self.segment:
+                raw += [out.mask_coefficients, out.prototypes]
+            return tuple(raw)
+        if not self.segment:
+            return self._nms(out.boxes, out.confidences())
+        coef = out.mask_coefficients
+        if self.objectness:
+            coef = coef * out.objectness.unsqueeze(-1)
+        return (*self._nms(out.boxes, out.confidences(), coef), out.prototypes)
 
-    def _nms(self, boxes: torch.Tensor, conf: torch.Tensor):
+    def _nms(self, boxes: torch.Tensor, conf: torch.Tensor, coef: torch.Tensor | None = None):
         """Per image and class NMS, then the max_det best of each image (TopK over a dense row)."""
         if not self.multi_label:  # only each box's best class competes (predict's default)
             best = conf.max(2, keepdim=True).values
@@ -113,4 +134,7 @@ class ExportGraph(nn.Module):
         det_boxes = pool_boxes[order]
         det_scores = top * valid.to(top.dtype)
         num_dets = valid.sum(1, keepdim=True)
-        return num_dets, det_boxes, det_scores, pool_labels[order]
+        if coef is None:
+            return num_dets, det_boxes, det_scores, pool_labels[order]
+        pool_coef = torch.cat((torch.zeros_like(coef[0, :1]), coef[b, n]), 0)
+        return num_dets, det_boxes, det_scores, pool_labels[order], pool_coef[order]

@@ -15,6 +15,7 @@ import torch
 from ..devices import select_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
+from ..models.segmenter import SegDetections
 from ..models.transform import DetectTransform
 from .formats import quiet_tracing, require
 from .meta import META_KEY, loads
@@ -34,11 +35,18 @@ def backend_of(path: Path) -> str | None:
 
 
 class NMSOutput(HeadOutput):
-    """Output of a graph with NMS inside: detections per image, already final."""
+    """Output of a graph with NMS inside: detections per image, already final (segmentation:
+    with each detection's mask coefficients and the prototypes)."""
 
-    def __init__(self, dets: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> None:
-        super().__init__(levels=[])
+    def __init__(
+        self,
+        dets: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+        coefficients: list[torch.Tensor] | None = None,
+        prototypes: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__(levels=[], prototypes=prototypes)
         self.dets = dets
+        self.coefficients = coefficients
 
 
 class RuntimeDetector(Detector):
@@ -56,6 +64,7 @@ class RuntimeDetector(Detector):
         if h != w:
             raise YoloArenaError(f"'{source}' has a non-square input {h}x{w}; not supported yet")
         self.family = meta["family"]
+        self.task = meta.get("task") or "detect"  # segment: outputs carry masks
         self.model_name = meta.get("model_name", "")
         self.meta, self.session, self.source = meta, session, source
         self.backend = meta["format"]
@@ -85,9 +94,14 @@ class RuntimeDetector(Detector):
         if "num_dets" in named:
             num = [int(n) for n in named["num_dets"].reshape(-1).tolist()]
             boxes, scores, labels = named["det_boxes"], named["det_scores"], named["det_labels"]
-            return NMSOutput([(boxes[i, :n], scores[i, :n], labels[i, :n].long())
-                              for i, n in enumerate(num)])  # fmt: skip
-        return HeadOutput([], named["boxes"], named["scores"], named.get("objectness"))
+            coef = named.get("det_coefficients")
+            return NMSOutput(
+                [(boxes[i, :n], scores[i, :n], labels[i, :n].long()) for i, n in enumerate(num)],
+                None if coef is None else [coef[i, :n] for i, n in enumerate(num)],
+                named.get("prototypes"),
+            )
+        return HeadOutput([], named["boxes"], named["scores"], named.get("objectness"),
+                          named.get("mask_coefficients"), named.get("prototypes"))  # fmt: skip
 
     def _run_chunks(self, images: torch.Tensor) -> list[torch.Tensor]:
         """Feed a fixed-batch file in chunks of its batch size (the last one padded)."""
@@ -107,20 +121,38 @@ class RuntimeDetector(Detector):
     def postprocess(self, output: HeadOutput, conf: float = 0.25, *args: Any, **kwargs: Any):
         if not isinstance(output, NMSOutput):
             return super().postprocess(output, conf, *args, **kwargs)
-        classes = kwargs.get("classes")
         results = []
         for boxes, scores, labels in output.dets:  # NMS ran in the graph; only filter further
-            keep = scores > conf
-            if classes is not None:
-                keep &= torch.isin(labels, torch.as_tensor(list(classes)))
+            keep = _keep(scores, labels, conf, kwargs.get("classes"))
             results.append((boxes[keep], scores[keep], labels[keep]))
         return results
+
+    @torch.no_grad()
+    def postprocess_segments(self, output: HeadOutput, conf: float = 0.25, *args, **kwargs):
+        if not isinstance(output, NMSOutput):
+            return super().postprocess_segments(output, conf, *args, **kwargs)
+        if output.coefficients is None or output.prototypes is None:
+            raise YoloArenaError(f"'{self.source}' has no mask outputs; export it again")
+        out = []
+        for (boxes, scores, labels), coef, protos in zip(
+            output.dets, output.coefficients, output.prototypes, strict=True
+        ):
+            keep = _keep(scores, labels, conf, kwargs.get("classes"))
+            out.append(SegDetections(boxes[keep], scores[keep], labels[keep], coef[keep], protos))
+        return out
 
     def metadata(self) -> dict[str, Any]:
         return dict(self.meta)
 
     def extra_repr(self) -> str:
         return f"backend={self.backend}, precision={self.precision}, source={self.source}"
+
+
+def _keep(scores: torch.Tensor, labels: torch.Tensor, conf: float, classes) -> torch.Tensor:
+    keep = scores > conf
+    if classes is not None:
+        keep &= torch.isin(labels, torch.as_tensor(list(classes)))
+    return keep
 
 
 def precision_of(model: Detector, half: bool = False) -> str:

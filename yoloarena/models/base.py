@@ -10,6 +10,9 @@ names, and its own preprocessing (``transform``). The Detector contract, the sam
 - ``postprocess(output, ...) -> list[(boxes, scores, labels)]``: decode + NMS, input pixels.
 - ``predict(images, ...) -> list[Results]`` on in-memory images: transform, forward, postprocess,
   map back to the original pixels.
+- segmenters (``task == "segment"``) also: ``postprocess_segments(output, ...) ->
+  list[SegDetections]`` (NMS keeping each detection's mask coefficients), and their Results carry
+  ``masks`` (see models/segmenter.py).
 - ``deploy()``: fuse Conv+BN (and re-parameterise) for inference and export.
 
 Files, folders, videos, validation, training and export need the engine: they live on the facade
@@ -35,6 +38,7 @@ from ..nn.fuse import fuse_model
 from ..ops.nms import multiclass_nms
 from ..structures import Results
 from .classify_transform import ClassifyTransform
+from .segmenter import SegDetections, postprocess_segments, segment_results
 from .transform import DetectTransform
 
 
@@ -219,6 +223,20 @@ class Detector(Model):
             )
         return results
 
+    def postprocess_segments(
+        self,
+        output: HeadOutput,
+        conf: float = 0.25,
+        iou: float = 0.45,
+        max_det: int = 300,
+        multi_label: bool = False,
+        agnostic: bool = False,
+        classes: Sequence[int] | None = None,
+    ) -> list[SegDetections]:
+        """Segmenters: per image the detections after NMS with their mask coefficients and the
+        image's prototypes (see models/segmenter.py)."""
+        return postprocess_segments(output, conf, iou, max_det, multi_label, agnostic, classes)
+
     def settings(self, **given: Any) -> dict[str, Any]:
         """postprocess keyword arguments: the given ones, the family's defaults for the rest."""
         d = self.predict_defaults
@@ -236,6 +254,7 @@ class Detector(Model):
         half: bool = False,
         augment: bool = False,
         shape: tuple[int, int] | None = None,
+        retina_masks: bool = False,
         **settings: Any,
     ) -> list[Results]:
         """Detect objects in in-memory images: one or a list of numpy arrays (HWC, BGR as OpenCV
@@ -259,17 +278,23 @@ class Detector(Model):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t2 = time.perf_counter()
-        dets = self.postprocess(out, **self.settings(**settings))
+        if self.task == "segment":
+            segs = self.postprocess_segments(out, **self.settings(**settings))
+            results = segment_results(self, segs, arrays, infos, retina_masks)
+        else:
+            results = []
+            dets = self.postprocess(out, **self.settings(**settings))
+            for im, info, (boxes, scores, labels) in zip(arrays, infos, dets, strict=True):
+                boxes = self.transform.map_back(boxes, info, im.shape[:2])
+                results.append(Results(boxes, scores, labels, self.names, im.shape[:2],
+                                       orig_img=im))  # fmt: skip
         t3 = time.perf_counter()
         n = len(arrays)
         speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
                  "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
-        out = []
-        for im, info, (boxes, scores, labels) in zip(arrays, infos, dets, strict=True):
-            boxes = self.transform.map_back(boxes, info, im.shape[:2])
-            shape = im.shape[:2]
-            out.append(Results(boxes, scores, labels, self.names, shape, orig_img=im, speed=speed))
-        return out
+        for r in results:
+            r.speed = dict(speed)
+        return results
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "stride": list(self.stride)}

@@ -9,21 +9,23 @@ Keys follow the official checkpoints: `model.24.{anchors, m.<i>.*, proto.cv{1,2,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from ...errors import YoloArenaError
 from ...hyp import Hyp, get_hyp
 from ...nn.blocks import ConvBNAct as Conv
 from ...nn.blocks import make_divisible
-from ...ops.nms import multiclass_nms_indices
 from ...structures import BatchTargets
 from ..base import HeadOutput
+from ..segmenter import SegDetections
 from .head import Detect
 from .loss import LossGains
 from .model import YOLOv5, YOLOv5Scale
 from .seg_loss import YOLOv5SegLoss
+
+__all__ = ["NUM_MASKS", "Proto", "SegDetections", "Segment", "YOLOv5Seg"]
 
 NUM_MASKS = 32
 
@@ -69,23 +71,9 @@ class Segment(Detect):
         return torch.cat([raw[..., 5 + self.nc :].reshape(bs, -1, self.nm) for raw in levels], 1)
 
 
-@dataclass
-class SegDetections:
-    """Detections of one image with what their masks are made of (see ops.masks.process_masks).
-
-    boxes [K, 4] xyxy input pixels, scores [K], labels [K]; coefficients [K, nm] already scaled
-    by objectness, as the official NMS leaves them; prototypes [nm, h, w] of that image.
-    """
-
-    boxes: torch.Tensor
-    scores: torch.Tensor
-    labels: torch.Tensor
-    coefficients: torch.Tensor
-    prototypes: torch.Tensor
-
-
 class YOLOv5Seg(YOLOv5):
-    """YOLOv5 instance segmentation model (v7.0 SegmentationModel)."""
+    """YOLOv5 instance segmentation model (v7.0 SegmentationModel). Post-processing with masks
+    is the Detector's (postprocess_segments, predict: see models/segmenter.py)."""
 
     task = "segment"
 
@@ -117,6 +105,12 @@ class YOLOv5Seg(YOLOv5):
         coef = self.detect.mask_coefficients(levels)
         return HeadOutput(levels, boxes, cls, obj, mask_coefficients=coef, prototypes=protos)
 
+    def forward_augment(self, images: torch.Tensor) -> HeadOutput:
+        raise YoloArenaError(
+            "test-time augmentation (augment=True) is not available for segmentation models: "
+            "the prototypes of differently scaled passes do not merge"
+        )
+
     def configure_criterion(self, hyp: Hyp, imgsz: int) -> None:
         """The segmentation loss with hyp's gains (scaled as for detection)."""
         gains = LossGains(hyp.box, hyp.obj, hyp.cls, hyp.anchor_t, hyp.label_smoothing,
@@ -139,32 +133,3 @@ class YOLOv5Seg(YOLOv5):
             output.levels, output.prototypes, targets.normalized_rows(), targets.masks,
             overlap=targets.overlap,
         )  # fmt: skip
-
-    @torch.no_grad()
-    def postprocess_segments(
-        self,
-        output: HeadOutput,
-        conf: float = 0.25,
-        iou: float = 0.45,
-        max_det: int = 300,
-        multi_label: bool = False,
-        agnostic: bool = False,
-        classes: Sequence[int] | None = None,
-    ) -> list[SegDetections]:
-        """Per image the detections after NMS, with their mask coefficients (times objectness,
-        as the official NMS scales them) and the image's prototypes."""
-        if output.boxes is None or output.mask_coefficients is None:
-            raise ValueError("postprocess needs a decoded HeadOutput (call the model in eval mode)")
-        out = []
-        for i in range(output.boxes.shape[0]):
-            obj = output.objectness[i]
-            keep = (obj > conf).nonzero().squeeze(1)  # obj * cls > conf needs obj > conf
-            scores = output.scores[i, keep] * obj[keep, None]
-            rows, score, label = multiclass_nms_indices(
-                output.boxes[i, keep], scores, conf, iou, max_det, multi_label, agnostic, classes
-            )
-            rows = keep[rows]
-            coef = output.mask_coefficients[i, rows] * obj[rows, None]
-            out.append(SegDetections(output.boxes[i, rows], score, label, coef,
-                                     output.prototypes[i]))  # fmt: skip
-        return out
