@@ -20,6 +20,7 @@ from ..errors import YoloArenaError
 from ..loading import load_model
 from ..structures import Results
 from ..writes import VideoWriter, WriteError, write_image, write_json, write_text
+from .backends import check_backend
 from .predictor import predict
 from .runs import run_dir
 
@@ -43,6 +44,12 @@ class PredictConfig:
     batch: int = param(1, "images per forward pass", ge=1)
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
     half: bool = param(False, "FP16 inference (CUDA)")
+    backend: str = param(
+        "",
+        "what runs the network: torch, onnx, openvino, or auto (the fastest measured here, "
+        "exported once to a cache); '': the model as loaded",
+        check=check_backend,
+    )
     augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
     vid_stride: int = param(1, "use every n-th video frame", ge=1)
     save: bool = param(True, "save annotated images and videos")
@@ -112,6 +119,7 @@ def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
         model, cfg.source, conf=cfg.conf, iou=cfg.iou, imgsz=cfg.imgsz, max_det=cfg.max_det,
         agnostic=cfg.agnostic, classes=cfg.classes, batch=cfg.batch, half=cfg.half,
         vid_stride=cfg.vid_stride, stream=True, augment=cfg.augment, errors=errors,
+        backend=cfg.backend,
     )  # fmt: skip
     try:
         for r in stream:

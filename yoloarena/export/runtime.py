@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import threads
 from ..devices import select_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
@@ -130,8 +131,9 @@ class OnnxSession:
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
+        opts = threads.onnxruntime_options(ort)  # thread count and waiting for the CPU load
         try:
-            self.sess = ort.InferenceSession(str(path), providers=providers)
+            self.sess = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as e:
             raise YoloArenaError(f"'{path}' is not a loadable ONNX model: {e}") from None
         props = self.sess.get_modelmeta().custom_metadata_map
@@ -165,6 +167,7 @@ class OpenVINOSession:
         caps = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         if self.meta.get("half") and "FP16" in caps:
             config["INFERENCE_PRECISION_HINT"] = "f16"
+        config.update(threads.openvino_config())  # thread count and pinning for the CPU load
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 

@@ -241,11 +241,30 @@ class Detector(Model):
         Each Results carries the per-image time of each stage in ``speed`` (ms).
         """
         arrays = as_bgr_list(images, rgb)
+        t0 = time.perf_counter()
+        x, infos = self.transform.prepare(arrays, imgsz or self.imgsz, shape=shape)
+        pre_ms = (time.perf_counter() - t0) * 1e3
+        return self.predict_batch(arrays, x, infos, half, augment, pre_ms, **settings)
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        arrays: Sequence[np.ndarray],
+        x: torch.Tensor,
+        infos: Sequence[Any],
+        half: bool = False,
+        augment: bool = False,
+        pre_ms: float = 0.0,
+        **settings: Any,
+    ) -> list[Results]:
+        """The rest of predict on a batch that ``transform.prepare`` made from arrays (a uint8
+        NCHW tensor and the resize infos): normalize, forward, postprocess, map back. pre_ms: the
+        time prepare took (counted as preprocessing)."""
         if self.training:
             self.eval()
         device = self.device
         t0 = time.perf_counter()
-        x, infos = self.transform(arrays, imgsz or self.imgsz, device, shape=shape)
+        x = self.transform.normalize(x.to(device))
         t1 = time.perf_counter()
         with torch.autocast(device.type, enabled=half and device.type == "cuda"):
             out = self.forward_augment(x) if augment else self(x)
@@ -255,14 +274,16 @@ class Detector(Model):
         dets = self.postprocess(out, **self.settings(**settings))
         t3 = time.perf_counter()
         n = len(arrays)
-        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+        speed = {"preprocess": (pre_ms + (t1 - t0) * 1e3) / n, "inference": (t2 - t1) * 1e3 / n,
                  "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
-        out = []
+        results = []
         for im, info, (boxes, scores, labels) in zip(arrays, infos, dets, strict=True):
             boxes = self.transform.map_back(boxes, info, im.shape[:2])
             shape = im.shape[:2]
-            out.append(Results(boxes, scores, labels, self.names, shape, orig_img=im, speed=speed))
-        return out
+            results.append(
+                Results(boxes, scores, labels, self.names, shape, orig_img=im, speed=speed)
+            )
+        return results
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "stride": list(self.stride)}
