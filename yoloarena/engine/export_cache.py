@@ -7,13 +7,15 @@ fields, each export's parity against PyTorch, the measured latency of every back
 choice. The key hashes the deployed network's weights (content, not file name), its metadata
 (names, preprocessing, stride), the input size, the input policy (dynamic batch, height and
 width: letterbox families keep their per-image rectangles, as PyTorch predict and val do), the
-precision (fp32) and the versions of yoloarena, torch, onnx, onnxruntime and openvino; any change
+precision (fp32), the versions of yoloarena, torch, onnx, onnxruntime and openvino, and the
+sources that define the exported graph (models/, nn/, ops/, export/); any change
 makes a new entry, and the entry built before it for the same weights file and size is removed.
 Entries are built in a temporary folder and renamed into place, so a crash leaves no half entry.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -81,12 +83,25 @@ def _version(package: str) -> str | None:
         return None
 
 
+@functools.cache
+def code_hash() -> str:
+    """sha256 of the package's sources that define an exported graph (models, nn, export), so
+    that a changed yoloarena between two versions does not reuse an export of the old code."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for folder in ("models", "nn", "export", "ops"):
+        for f in sorted((root / folder).rglob("*.py")):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def key_fields(net: Detector, imgsz: int) -> dict[str, Any]:
     from .. import __version__
 
     return {
         "format_version": FORMAT_VERSION,
         "weights_sha256": weights_hash(net),
+        "code_sha256": code_hash(),
         "metadata": json.loads(json.dumps(net.metadata(), default=str)),
         "imgsz": int(imgsz),
         "input_policy": "dynamic",
