@@ -11,6 +11,14 @@ drift on a noisy machine hits both, each going first half of the time (A B B A A
    DetectMultiBackend fused, non_max_suppression, scale_boxes; no saving or drawing). The image
    list is split into chunks; each chunk runs once per implementation, alternating.
 
+Ours runs twice: with the module as loaded, and with ``backend=auto`` ("ours auto": the fastest
+of PyTorch, ONNX Runtime and OpenVINO measured for the model here, exported once into a temporary
+cache before the timing; ``--no-auto`` leaves it out); each gets its ratio against the official
+code (targets for auto: end to end >= 2x official images/s). yoloarena's predict runs under its
+thread policy (yoloarena.threads: fewer threads and passive waiting when other processes load
+the cores; YOLOARENA_THREADS=off pins ``--threads``) and keeps freed memory in glibc's heap
+(mallopt, set at the start: process-wide, so the official side has it too).
+
 yolov5n uses the official yolov5n.pt from the shared data (both sides load it; missing: an error);
 other models use random weights, shared by both sides (the official side gets a temporary
 checkpoint written from our weights), so both run the same detections through NMS.
@@ -31,6 +39,7 @@ benchmarks/README.md for the setup commands.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import platform
@@ -50,7 +59,10 @@ import torch
 from common import shared_dir
 
 import yoloarena
+from yoloarena.allocator import keep_freed_memory
 from yoloarena.bench.environment import cpu_name, load_note
+from yoloarena.engine.backends import resolve_backend
+from yoloarena.weights import save_weights
 
 CONF, IOU, MAX_DET, IMGSZ = 0.25, 0.45, 1000, 640
 SKIP_HINT = (
@@ -66,12 +78,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=5, help="untimed forwards per implementation")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     p.add_argument("--cv2-threads", type=int, default=None, help="default: OpenCV's own")
-    p.add_argument(
-        "--malloc-no-trim",
-        action="store_true",
-        help="glibc mallopt: keep freed memory (no trim/mmap per tensor); affects both sides",
-    )
     p.add_argument("--chunk", type=int, default=10, help="images per alternation chunk")
+    p.add_argument("--no-auto", action="store_true", help="skip ours with backend=auto")
     p.add_argument(
         "--e2e-budget",
         type=float,
@@ -85,23 +93,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="all = shared data/images/*.jpg + coco128 train2017; none = skip end-to-end",
     )
     return p.parse_args(argv)
-
-
-def malloc_no_trim() -> str:
-    """Stop glibc from returning freed tensor memory to the OS after every forward.
-
-    By default each forward here takes 5-15k minor page faults (fresh zeroed pages for the
-    activations); with these settings it takes a few hundred. The process's peak RSS is the same.
-    """
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 30)
-    except (OSError, AttributeError):
-        ok = 0
-    return "mallopt no-trim ON" if ok else "mallopt unavailable (not glibc); allocator unchanged"
 
 
 def image_paths(which: str) -> list[str]:
@@ -159,13 +150,17 @@ def weights_for(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def build_pair(name: str, off: SimpleNamespace | None, tmp: Path) -> SimpleNamespace:
-    """Ours (deployed) and, when available, the official model and backend with equal weights."""
+def build_pair(name: str, off: SimpleNamespace | None, tmp: Path, auto: bool) -> SimpleNamespace:
+    """Ours (deployed; with auto, also the network backend=auto runs, its export cache built
+    here) and, when available, the official model and backend with equal weights."""
     weights = weights_for(name)
     ours = yoloarena.load(weights or name)
+    if weights is None:  # random weights from a file, so that backend=auto exports them too
+        ours = yoloarena.load(save_weights(ours.model, tmp / f"{name}_random_ours.pt"))
     state = {k: v.clone() for k, v in ours.state_dict().items()}
     ours.deploy()
     pair = SimpleNamespace(name=name, weights=weights, ours=ours, official=None, backend=None)
+    pair.auto = resolve_backend(ours.model, "auto", IMGSZ) if auto else None
     if off is None:
         return pair
     model = off.DetectionModel(str(off.root / "models" / f"{name}.yaml"))
@@ -221,23 +216,25 @@ def in_turn(fns: dict[str, Any], i: int) -> list[tuple[str, Any]]:
 def bench_forward(pair: SimpleNamespace, runs: int, warmup: int) -> dict[str, list[float]]:
     x = torch.rand(1, 3, IMGSZ, IMGSZ, generator=torch.Generator().manual_seed(0))
     fns: dict[str, Callable[[], Any]] = {"ours": lambda: pair.ours(x)}
+    if pair.auto is not None:
+        fns["ours auto"] = lambda: pair.auto(x)
     if pair.official is not None:
         fns["official"] = lambda: pair.official(x)
     with torch.inference_mode():
         return time_alternating(fns, runs, warmup)
 
 
-def run_ours(model: Any, paths: list[str]) -> dict[str, float]:
-    """One predict call over paths; total seconds, detections and the Results.speed sums (ms)."""
+def run_ours(model: Any, paths: list[str], backend: str | None = None) -> dict[str, float]:
+    """One predict call over paths; total seconds, detections and the Results.speed sums (ms).
+    Decoding and letterboxing overlap the forward (a prefetch thread), so "other" (the total
+    minus the stages) can be negative."""
     t0 = time.perf_counter()
-    results = model.predict(paths, conf=CONF, iou=IOU, max_det=MAX_DET)
+    results = model.predict(paths, conf=CONF, iou=IOU, max_det=MAX_DET, backend=backend)
     total = time.perf_counter() - t0
     out = {"seconds": total, "n": len(results), "dets": sum(len(r) for r in results)}
     for key in ("preprocess", "inference", "postprocess"):
         out[key] = sum(r.speed[key] for r in results)
-    out["decode+map+other"] = total * 1e3 - sum(
-        out[k] for k in ("preprocess", "inference", "postprocess")
-    )
+    out["other"] = total * 1e3 - sum(out[k] for k in ("preprocess", "inference", "postprocess"))
     return out
 
 
@@ -281,6 +278,8 @@ def bench_e2e(
     No new chunk starts once budget seconds have passed (a guard for a heavily loaded machine).
     """
     fns: dict[str, Callable[[list[str]], dict]] = {"ours": lambda p: run_ours(pair.ours, p)}
+    if pair.auto is not None:
+        fns["ours auto"] = lambda p: run_ours(pair.ours, p, "auto")
     if off is not None:
         fns["official"] = lambda p: run_official(off, pair.backend, p)
     for fn in fns.values():
@@ -321,6 +320,7 @@ def print_header(args: argparse.Namespace, paths: list[str], off_note: str, allo
             f"conf={CONF} iou={IOU} max_det={MAX_DET}, chunks of {args.chunk}, A B B A"
         )
     print(f"  official: {off_note}")
+    print(f"  ours: yoloarena thread policy {os.environ.get('YOLOARENA_THREADS', 'auto')}")
     print(f"  {load_note()} (at the start)\n", flush=True)
 
 
@@ -332,25 +332,29 @@ def describe_images(which: str) -> str:
     }[which]
 
 
-def summarize(name: str, fwd: dict, e2e: dict | None) -> list[str]:
-    """Table rows for one model: forward median/p90 and end-to-end img/s (median over chunks)."""
+def summarize(name: str, fwd: dict, e2e: dict | None, auto: str | None) -> list[str]:
+    """Table rows for one model: forward median/p90 and end-to-end img/s (median over chunks),
+    ours with the module as loaded and, when run, with backend=auto (auto: what it chose)."""
     rows = []
     off = fwd.get("official")
-    for label, q in (("forward ms median", 50), ("forward ms p90", 90)):
-        a, b = pct(fwd["ours"], q), (pct(off, q) if off else None)
-        rows.append(_row(name, label, a, b, fmt_ratio(b, a)))
+    sides = [("ours", "")] + ([("ours auto", f" [auto: {auto}]")] if auto else [])
+    for key, tag in sides:
+        for label, q in (("forward ms median", 50), ("forward ms p90", 90)):
+            a, b = pct(fwd[key], q), (pct(off, q) if off else None)
+            rows.append(_row(name, label + tag, a, b, fmt_ratio(b, a)))
     if e2e:
         rates = {k: statistics.median(r["n"] / r["seconds"] for r in v) for k, v in e2e.items()}
         totals = {k: sum(r["n"] for r in v) / sum(r["seconds"] for r in v) for k, v in e2e.items()}
-        for label, vals in (("end-to-end img/s median", rates), ("end-to-end img/s total", totals)):
-            a, b = vals["ours"], vals.get("official")
-            rows.append(_row(name, label, a, b, fmt_ratio(a, b)))
+        for key, tag in sides:
+            for label, vals in (("e2e img/s median", rates), ("e2e img/s total", totals)):
+                a, b = vals[key], vals.get("official")
+                rows.append(_row(name, label + tag, a, b, fmt_ratio(a, b)))
     return rows
 
 
 def _row(name: str, label: str, ours: float, official: float | None, ratio: str) -> str:
     off = f"{official:10.1f}" if official else "   skipped"
-    return f"{name:<9} {label:<25} {ours:10.1f} {off} {ratio:>8}"
+    return f"{name:<9} {label:<38} {ours:10.1f} {off} {ratio:>8}"
 
 
 def breakdown(name: str, e2e: dict) -> list[str]:
@@ -380,19 +384,35 @@ def bench_model(name: str, args: argparse.Namespace, off: Any, paths: list[str],
     """(table rows, detail lines) of one model."""
     progress = f"[{name}] forward x{args.warmup + args.runs} per implementation"
     print(progress + (f", then {len(paths)} images end-to-end" if paths else ""), file=sys.stderr)
-    pair = build_pair(name, off, tmp)
+    pair = build_pair(name, off, tmp, not args.no_auto)
     details = [describe_pair(pair)]
+    auto = None
+    if pair.auto is not None:
+        auto = getattr(pair.auto, "backend", "torch")
+        details.append(f"  {name}: backend=auto runs {auto}; {auto_note(pair.auto)}")
     fwd = bench_forward(pair, args.runs, args.warmup)
     e2e = bench_e2e(pair, off, paths, args.chunk, args.e2e_budget) if paths else None
     if e2e:
         details += breakdown(name, e2e)
-    return summarize(name, fwd, e2e), details
+    return summarize(name, fwd, e2e, auto), details
+
+
+def auto_note(net: Any) -> str:
+    """The timings the export cache measured when it chose (entry.json)."""
+    folder = getattr(net, "cache_entry", None)
+    if folder is None:
+        return "PyTorch chosen (or no export: see the log)"
+    info = json.loads((Path(folder) / "entry.json").read_text())
+    ms = ", ".join(f"{k} {v:.1f}" for k, v in info["timings_ms"].items())
+    return f"cache timings ms at {'x'.join(map(str, info['measured_on']['shape'][2:]))}: {ms}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    alloc = malloc_no_trim() if args.malloc_no_trim else "default glibc malloc"
+    # yoloarena's predict and val keep freed memory in glibc's heap (mallopt, process-wide):
+    # set before any timing, so that both sides run with it from the first call
+    alloc = "mallopt keep-freed-memory ON" if keep_freed_memory() else "allocator unchanged"
     logging.getLogger("yoloarena").setLevel(logging.ERROR)  # the random-weights warning
     off, why = import_official()
     if args.cv2_threads is not None:
@@ -402,10 +422,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     print_header(args, paths, off_note, alloc)
     rows, details = [], []
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["YOLOARENA_CACHE_DIR"] = str(Path(tmp) / "cache")  # backend=auto's exports
         for name in args.models:
             r, d = bench_model(name, args, off, paths, Path(tmp))
             rows, details = rows + r, details + d
-    print(f"{'model':<9} {'metric':<25} {'ours':>10} {'official':>10} {'ratio':>8}")
+    print(f"{'model':<9} {'metric':<38} {'ours':>10} {'official':>10} {'ratio':>8}")
     print("\n".join(rows))
     print("ratio: official/ours for ms, ours/official for img/s (> 1: ours is faster)\n")
     print("details (end-to-end ms per image, summed over the chunks):")

@@ -6,6 +6,7 @@ for r in model.predict("images/"):
     r.print()
 """
 
+from . import threads  # noqa: F401  (starts the load sampler of the thread policy)
 from .api import ArenaModel
 from .loading import load
 from .registry import list_models

@@ -58,8 +58,9 @@ class ArenaModel:
         """The torch.hub call: ``model(ims, size=640, augment=False)`` on one or a list of paths,
         http(s) URLs, PIL images or numpy arrays (RGB; ``bgr=True`` for OpenCV arrays) returns a
         `Detections` (a list of Results with YOLOv5's print/show/save/crop/pandas ...), all images
-        letterboxed to one shared shape as YOLOv5's AutoShape does. A torch tensor runs the raw
-        forward pass (``augment=True``: the merged test-time-augmentation output)."""
+        letterboxed to one shared shape as YOLOv5's AutoShape does; ``backend=auto`` (or onnx,
+        openvino) runs it on an exported copy (see yoloarena.engine.backends). A torch tensor runs
+        the raw forward pass (``augment=True``: the merged test-time-augmentation output)."""
         if isinstance(ims, torch.Tensor):
             if kwargs.pop("augment", False):
                 return self.model.forward_augment(ims.to(self.model.device))
@@ -96,7 +97,8 @@ class ArenaModel:
         """Detect in a file, folder, glob, .txt list, video, array, PIL image or a list of them.
 
         Keyword arguments: conf, iou, imgsz, max_det, agnostic, classes, multi_label, batch, rgb,
-        half, vid_stride, stream (see yoloarena.engine.predictor.predict).
+        half, vid_stride, stream, backend (torch, onnx, openvino or auto: the fastest measured
+        here, exported once to a cache; see yoloarena.engine.predictor.predict).
         """
         from .engine.predictor import predict
 
@@ -104,7 +106,8 @@ class ArenaModel:
 
     def val(self, data: str | Path, **kwargs: Any) -> Any:
         """Validate on a dataset (yaml or COCO json) like `yoloarena val`; returns the ValResult
-        (``.metrics.stats['AP']`` ...). Keyword arguments: the keys of `yoloarena val`."""
+        (``.metrics.stats['AP']`` ...). Keyword arguments: the keys of `yoloarena val`
+        (backend=auto: the fastest of torch, onnx and openvino, exported once to a cache)."""
         from .config import build_config
         from .engine.val_job import ValConfig, run_val
 

@@ -101,25 +101,36 @@ def detect_images(
     profile: bool = False,
     *,
     bgr: bool = False,
+    backend: str | None = None,
     **overrides: Any,
 ) -> Detections:
     """Detections of ims in one batch (see the module docstring); model is an ArenaModel or a
-    Detector. overrides: any of SETTINGS for this call only. profile is accepted (YOLOv5's
-    signature) and ignored."""
+    Detector. overrides: any of SETTINGS for this call only. backend: torch, onnx, openvino or
+    auto (see yoloarena.engine.backends). profile is accepted (YOLOv5's signature) and
+    ignored."""
     unknown = set(overrides) - set(SETTINGS)
     if unknown:
         raise YoloArenaError(
-            f"unknown argument(s) {', '.join(sorted(unknown))}; the call takes size, augment, bgr "
-            f"and {', '.join(SETTINGS)}"
+            f"unknown argument(s) {', '.join(sorted(unknown))}; the call takes size, augment, bgr, "
+            f"backend and {', '.join(SETTINGS)}"
         )
+    from . import threads
+    from .engine.backends import resolve_backend
+
     net = as_module(model)
     if not isinstance(net, Detector):
         raise YoloArenaError(f"model(images) needs a detector, not a {net.task or 'plain'} model")
     settings = {k: overrides.get(k, getattr(model, k, None)) for k in SETTINGS}
     amp = bool(settings.pop("amp"))
+    side = max(size) if isinstance(size, Sequence) else int(size)
+    net = resolve_backend(net, backend, side, half=amp, augment=augment)
+    with threads.scope():
+        return _detect(net, ims, side, augment, bgr, amp, settings)
+
+
+def _detect(net, ims, side, augment, bgr, amp, settings) -> Detections:
     t0 = time.perf_counter()
     arrays, files, paths = load_images(ims, bgr)
-    side = max(size) if isinstance(size, Sequence) else int(size)
     tr, stride = net.transform, max(net.stride)
     shapes = [a.shape[:2] for a in arrays]
     shape = shared_shape(shapes, side, stride) if tr.resize == "letterbox" and tr.rect else None

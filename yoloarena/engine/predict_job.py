@@ -22,6 +22,7 @@ from ..export.runtime import precision_of
 from ..loading import load_model
 from ..structures import Results
 from ..writes import VideoWriter, WriteError, write_image, write_json, write_text
+from .backends import check_backend
 from .predictor import predict
 from .runs import run_dir
 
@@ -46,6 +47,12 @@ class PredictConfig:
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
     half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
     precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
+    backend: str = param(
+        "",
+        "what runs the network: torch, onnx, openvino, or auto (the fastest measured here, "
+        "exported once to a cache); '': the model as loaded",
+        check=check_backend,
+    )
     augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
     retina_masks: bool = param(False, "segmentation: upsample masks to the input size before "
                                "cropping to the box (sharper edges)")  # fmt: skip
@@ -120,6 +127,7 @@ def run_predict(cfg: PredictConfig, errors: list[str] | None = None) -> Path:
         agnostic=cfg.agnostic, classes=cfg.classes, batch=cfg.batch, half=cfg.half,
         vid_stride=cfg.vid_stride, stream=True, augment=cfg.augment, errors=errors,
         retina_masks=cfg.retina_masks,
+        backend=cfg.backend,
     )  # fmt: skip
     try:
         for r in stream:

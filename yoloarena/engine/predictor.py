@@ -1,20 +1,27 @@
 """Prediction on sources for any Detector: files, folders, globs, videos, arrays -> Results.
 
-Reading sources, batching and streaming live here; the per-batch work (the model's own transform,
-forward, postprocess, map back) is the module's `Detector.predict`.
+Reading sources, batching and streaming live here. A background thread decodes and resizes the
+next batches (the model's ``transform.prepare``) while the model runs the current one
+(``Detector.predict_batch``: normalize, forward, postprocess, map back). ``backend=`` chooses
+what runs the network (see yoloarena.engine.backends).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
 
+from .. import threads
+from ..allocator import keep_freed_memory
+from ..data.prefetch import prefetch
 from ..data.sources import Frame, iter_frames
 from ..models.base import Detector, as_module
 from ..structures import Results
+from .backends import follow_policy, resolve_backend
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -48,6 +55,7 @@ def predict(
     augment: bool = False,
     errors: list[str] | None = None,
     retina_masks: bool = False,
+    backend: str | None = None,
 ) -> list[Results] | Iterator[Results]:
     """Run model on source (file, folder, glob, .txt list, http(s) URL, list, array, PIL image,
     video).
@@ -57,6 +65,8 @@ def predict(
     Files that cannot be read are skipped with a warning (and appended to errors if given).
     Segmentation models give Results with masks; retina_masks=True upsamples them before
     cropping to the box (see Detector.predict).
+    backend: torch, onnx, openvino, or auto (the fastest of them for this model on this machine,
+    exported once to a cache; see yoloarena.engine.backends); None: the model as given.
     """
     model = as_module(model)
     settings = {"conf": conf, "iou": iou, "max_det": max_det, "agnostic": agnostic,
@@ -64,6 +74,7 @@ def predict(
     if retina_masks:
         settings["retina_masks"] = True
     size = check_imgsz(imgsz or model.imgsz, max(model.stride))
+    model = resolve_backend(model, backend, size, half=half, augment=augment)
     frames = iter_frames(source, rgb=rgb, vid_stride=vid_stride)
     gen = _run(model, frames, settings, size, max(batch, 1), half, errors)
     return gen if stream else list(gen)
@@ -83,18 +94,34 @@ def _run(
     half: bool,
     errors: list[str] | None = None,
 ) -> Iterator[Results]:
-    for chunk in _batches(frames, batch):
-        good = []
-        for f in chunk:
-            if f.error:
-                LOGGER.warning("skipping %s", f.error)
+    if model.device.type == "cpu":
+        keep_freed_memory()  # batched CPU forwards reuse their activation memory
+    with threads.scope():
+        watch = threads.Watch()
+        batches = prefetch(_batches(frames, batch), lambda c: _prepare(model, c, imgsz))
+        for good, bad, prepared in batches:
+            for error in bad:
+                LOGGER.warning("skipping %s", error)
                 if errors is not None:
-                    errors.append(f.error)
-            else:
-                good.append(f)
-        if not good:
-            continue
-        results = model.predict([f.image for f in good], imgsz=imgsz, half=half, **settings)
-        for f, r in zip(good, results, strict=True):
-            r.path, r.frame = f.path, f.frame
-            yield r
+                    errors.append(error)
+            if not good:
+                continue
+            x, infos, pre_ms = prepared
+            arrays = [f.image for f in good]
+            results = model.predict_batch(arrays, x, infos, half, pre_ms=pre_ms, **settings)
+            for f, r in zip(good, results, strict=True):
+                r.path, r.frame = f.path, f.frame
+                yield r
+            watch.check()
+            follow_policy(model, watch)
+
+
+def _prepare(model: Detector, chunk: list[Frame], imgsz: int):
+    """In the prefetch thread: (readable frames, errors, (uint8 batch, infos, ms) or None)."""
+    good = [f for f in chunk if not f.error]
+    bad = [f.error for f in chunk if f.error]
+    if not good:
+        return good, bad, None
+    t0 = time.perf_counter()
+    x, infos = model.transform.prepare([f.image for f in good], imgsz)
+    return good, bad, (x, infos, (time.perf_counter() - t0) * 1e3)

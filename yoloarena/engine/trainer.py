@@ -6,6 +6,7 @@ criterion, eval_protocol, transform, and the optional on_train_start hook (YOLOv
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -18,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import threads
 from ..data.dataset import DetectionDataset
 from ..data.train_loader import PipelineSpec, TrainDataset, build_train_loader
 from ..errors import YoloArenaError
@@ -114,6 +116,7 @@ class Trainer:
         self.net = ddp.wrap(self.model, run.dist, run.sync_bn)  # what the forward pass goes through
         self.distill_net = ddp.wrap(self.distiller, run.dist) if self.distiller else None
         self.writer = _tensorboard(run.save_dir) if run.tensorboard and self.main else None
+        self.watch: threads.Watch | None = None
 
     def _build_loader(self, run: Run):
         """(dataset, loader, sampler) of the augmented training samples (a task hook)."""
@@ -185,6 +188,17 @@ class Trainer:
             LOGGER.info("training %s for %d epochs on %d images (%s), batch %d, imgsz %d -> %s",
                         self.model.model_name, run.epochs, len(self.dataset), where, run.batch,
                         run.imgsz, run.save_dir)  # fmt: skip
+        # one process: threads follow the other load on the machine (yoloarena.threads); DDP
+        # ranks would count each other as load, so they keep PyTorch's setting
+        self.watch = threads.Watch() if self.world == 1 else None
+        with threads.scope() if self.world == 1 else contextlib.nullcontext():
+            self._epochs()
+        if self.writer is not None:
+            self.writer.close()
+        return self.state
+
+    def _epochs(self) -> None:
+        run = self.run
         for epoch in range(self.state.start_epoch, run.epochs):
             t0 = time.perf_counter()
             losses = self.train_epoch(epoch)
@@ -206,9 +220,6 @@ class Trainer:
                 if self.main:
                     LOGGER.info("early stop: no improvement for %d epochs (patience)", run.patience)
                 break
-        if self.writer is not None:
-            self.writer.close()
-        return self.state
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         model, run = self.model, self.run
@@ -242,6 +253,8 @@ class Trainer:
             if run.plots and self.main and epoch == self.state.start_epoch and i < 3:
                 self.plot_batch(images, targets, i)
             progress.update(i + 1, {k: v / (i + 1) for k, v in totals.items()})
+            if self.watch is not None:
+                self.watch.check()
         progress.close()
         return {k: v / max(nb, 1) for k, v in totals.items()}
 

@@ -18,6 +18,7 @@ from ..export.runtime import precision_of
 from ..loading import load_model
 from ..models.base import Detector
 from ..writes import write_json
+from .backends import check_backend, resolve_backend
 from .predictor import check_imgsz
 from .runs import run_dir
 from .seg_val import box_mask_table
@@ -42,6 +43,12 @@ class ValConfig:
     rect: bool | None = param(None, "rectangular batches (None: the family's protocol)")
     half: bool = param(False, "FP16 inference (CUDA; OpenVINO files: the CPU's 16-bit float)")
     precision: str = param("", "OpenVINO files: f32, bf16 or f16 ('': the file's own)")
+    backend: str = param(
+        "",
+        "what runs the network: torch, onnx, openvino, or auto (the fastest measured here, "
+        "exported once to a cache); '': the model as loaded",
+        check=check_backend,
+    )
     augment: bool = param(False, "test-time augmentation (flips and scales, merged before NMS)")
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
     workers: int = param(2, "data-loading worker processes", ge=0)
@@ -83,6 +90,7 @@ def run_val(cfg: ValConfig, model: Detector | None = None) -> tuple[Path, ValRes
     if protocol.conf > 0.01:
         LOGGER.warning("conf=%g: mAP is only comparable at a low threshold (0.001)", protocol.conf)
     imgsz = check_imgsz(cfg.imgsz or model.imgsz, max(model.stride))
+    model = resolve_backend(model, cfg.backend, imgsz, half=cfg.half, augment=cfg.augment)
     result = validate(model, dataset, imgsz, cfg.batch, protocol, cfg.half, cfg.workers,
                       augment=cfg.augment)  # fmt: skip
     out = run_dir(cfg.project, "val", cfg.name, cfg.exist_ok)

@@ -11,6 +11,7 @@ see engine/seg_val.py): ValResult.mask_metrics next to the box metrics.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .. import threads
+from ..allocator import keep_freed_memory
 from ..data.dataset import DetectionDataset
 from ..errors import YoloArenaError
 from ..eval.coco import EvalResult, evaluate_coco
@@ -27,6 +30,7 @@ from ..eval.confusion import ConfusionMatrix
 from ..models.base import Detector, EvalProtocol, as_module
 from ..ops.letterbox import rect_batches
 from ..structures import LetterboxInfo
+from .backends import follow_policy
 from .ddp import DistInfo, broadcast, gather
 from .seg_val import is_segmenting, segment_batch
 
@@ -114,8 +118,6 @@ def validate(
             f"the model has {model.num_classes} classes but the dataset has {dataset.num_classes}"
         )
     model.eval()
-    device = model.device
-    use_half = half and device.type == "cuda"
     confusion = ConfusionMatrix(dataset.num_classes)
     preds: list[dict] = []
     t = dict.fromkeys(("data", "forward", "nms"), 0.0)
@@ -123,30 +125,15 @@ def validate(
     jobs = _batches(dataset, model, imgsz, batch, proto)
     if dist is not None:
         jobs = jobs[dist.rank :: dist.world]
-    tick = time.perf_counter()
-    for x, infos, idx in _prefetch(
-        jobs, lambda i, s: _load_batch(dataset, i, s, model, imgsz), workers
-    ):
-        x = model.transform.normalize(x.to(device))
-        t0 = time.perf_counter()
-        t["data"] += t0 - tick
-        with torch.autocast(device.type, enabled=use_half):
-            out = model.forward_augment(x) if augment else model(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        t1 = time.perf_counter()
-        if segment:  # boxes already in original pixels, with the RLE of each mask
-            dets = segment_batch(model, out, proto, infos, [dataset.shapes[i] for i in idx])
-        else:
-            dets = model.postprocess(out, proto.conf, proto.iou, proto.max_det, proto.multi_label)
-        for i, info, (boxes, scores, labels, *rles) in zip(idx, infos, dets, strict=True):
-            if not segment:
-                shape = tuple(dataset.shapes[i])
-                boxes = model.transform.map_back(boxes.float().cpu(), info, shape)
-            _collect(preds, dataset, i, boxes, scores.cpu(), labels.cpu(), confusion, *rles)
-        tick = time.perf_counter()
-        t["nms"] += tick - t1
-        t["forward"] += t1 - t0
+    if model.device.type == "cpu":
+        keep_freed_memory()  # batched CPU forwards reuse their activation memory
+    # one process: threads follow the other load (DDP ranks would count each other as load)
+    with threads.scope() if dist is None else contextlib.nullcontext():
+        run = _prefetch(jobs, lambda i, s: _load_batch(dataset, i, s, model, imgsz), workers)
+        watch = threads.Watch() if dist is None else None
+        use_half = half and model.device.type == "cuda"
+        _predict_all(model, run, dataset, proto, use_half, augment, segment, preds, confusion, t,
+                     watch)  # fmt: skip
     if dist is not None:
         preds = [p for part in gather(preds, dist) for p in part]
         confusion.matrix = sum(gather(confusion.matrix, dist))
@@ -161,6 +148,38 @@ def validate(
     t["scoring"] = time.perf_counter() - t0
     protocol_used = vars(proto) | {"imgsz": imgsz, "augment": augment}
     return ValResult(metrics, preds, confusion, protocol_used, t, len(dataset), mask_metrics)
+
+
+def _predict_all(model, batches, dataset, proto, half, augment, segment, preds, confusion, t,
+                 watch) -> None:  # fmt: skip
+    """Forward, NMS and COCO dicts of every prefetched batch (t: seconds per stage, summed);
+    segment: also the masks (their RLE goes with each result)."""
+    device = model.device
+    tick = time.perf_counter()
+    for x, infos, idx in batches:
+        x = model.transform.normalize(x.to(device))
+        t0 = time.perf_counter()
+        t["data"] += t0 - tick
+        with torch.autocast(device.type, enabled=half):
+            out = model.forward_augment(x) if augment else model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t1 = time.perf_counter()
+        if segment:  # boxes already in original pixels, with the RLE of each mask
+            dets = segment_batch(model, out, proto, infos, [dataset.shapes[i] for i in idx])
+        else:
+            dets = model.postprocess(out, proto.conf, proto.iou, proto.max_det, proto.multi_label)
+        for i, info, (boxes, scores, labels, *rles) in zip(idx, infos, dets, strict=True):
+            if not segment:
+                shape = tuple(dataset.shapes[i])
+                boxes = model.transform.map_back(boxes.float().cpu(), info, shape)
+            _collect(preds, dataset, i, boxes, scores.cpu(), labels.cpu(), confusion, *rles)
+        if watch is not None:
+            watch.check()
+            follow_policy(model, watch)
+        tick = time.perf_counter()
+        t["nms"] += tick - t1
+        t["forward"] += t1 - t0
 
 
 def _collect(preds, dataset, i, boxes, scores, labels, confusion: ConfusionMatrix, rles=None):

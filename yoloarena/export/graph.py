@@ -118,23 +118,31 @@ class ExportGraph(nn.Module):
             torch.tensor([self.conf], dtype=torch.float32),
         )
         b, c, n = sel[:, 0], sel[:, 1], sel[:, 2]
-        sel_scores = scores[b, c, n]
+        # every gather and scatter below takes ONE flat index: indexing with several index
+        # tensors is exported with the index shape of the traced example baked in, which breaks
+        # the file when tracing happened to select exactly one box
+        num_c, num_n = scores.shape[1], scores.shape[2]
+        sel_scores = scores.reshape(-1)[(b * num_c + c) * num_n + n]
         # a dense [B, M + K] score row per image (-1: empty) so that TopK(K) always exists;
         # built from tensor shapes only, so batch and M stay dynamic in the traced graph
         col = conf[:, 0, :1]  # [B, 1]
         dense = -(torch.ones_like(col) * torch.ones_like(sel_scores)[None])
-        dense[b, torch.ones_like(b).cumsum(0) - 1] = sel_scores
+        width = dense.shape[1]
+        at = b * width + torch.ones_like(b).cumsum(0) - 1
+        dense = dense.reshape(-1).scatter(0, at, sel_scores).reshape(dense.shape)
         dense = torch.cat((dense, (-torch.ones_like(col)).repeat(1, self.max_det)), 1)
         top, order = dense.topk(self.max_det, dim=1)
         valid = top > 0
         # row 0 of the pools is padding: invalid slots point at it
         order = torch.where(valid, order + 1, torch.zeros_like(order))
-        pool_boxes = torch.cat((torch.zeros_like(boxes[0, :1]), boxes[b, n]), 0)
+        row = b * boxes.shape[1] + n
+        pool_boxes = torch.cat((torch.zeros_like(boxes[0, :1]), boxes.reshape(-1, 4)[row]), 0)
         pool_labels = torch.cat((torch.zeros_like(col[:1, 0], dtype=torch.long), c), 0)
         det_boxes = pool_boxes[order]
         det_scores = top * valid.to(top.dtype)
         num_dets = valid.sum(1, keepdim=True)
         if coef is None:
             return num_dets, det_boxes, det_scores, pool_labels[order]
-        pool_coef = torch.cat((torch.zeros_like(coef[0, :1]), coef[b, n]), 0)
+        flat_coef = coef.reshape(-1, coef.shape[2])[row]
+        pool_coef = torch.cat((torch.zeros_like(coef[0, :1]), flat_coef), 0)
         return num_dets, det_boxes, det_scores, pool_labels[order], pool_coef[order]

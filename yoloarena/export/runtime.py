@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .. import threads as thread_policy
 from ..devices import select_device
 from ..errors import YoloArenaError
 from ..models.base import Detector, EvalProtocol, HeadOutput, PostprocessDefaults
@@ -182,8 +183,8 @@ class OnnxSession:
         providers = ["CPUExecutionProvider"]
         if device.type == "cuda":
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": device.index or 0}))
-        opts = ort.SessionOptions()
-        if threads:
+        opts = thread_policy.onnxruntime_options(ort)  # thread count and waiting for the CPU load
+        if threads:  # a fixed count (the benchmark's workers) wins over the policy
             opts.intra_op_num_threads = threads
         try:
             self.sess = ort.InferenceSession(str(path), opts, providers=providers)
@@ -223,7 +224,8 @@ class OpenVINOSession:
         hint = inference_precision(precision, self.meta, core.get_property("CPU",
                                    "OPTIMIZATION_CAPABILITIES"))  # fmt: skip
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": hint}
-        if threads:
+        config.update(thread_policy.openvino_config())  # thread count and pinning for the load
+        if threads:  # a fixed count (the benchmark's workers) wins over the policy
             config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()

@@ -267,11 +267,31 @@ class Detector(Model):
         Each Results carries the per-image time of each stage in ``speed`` (ms).
         """
         arrays = as_bgr_list(images, rgb)
+        t0 = time.perf_counter()
+        x, infos = self.transform.prepare(arrays, imgsz or self.imgsz, shape=shape)
+        pre_ms = (time.perf_counter() - t0) * 1e3
+        return self.predict_batch(arrays, x, infos, half, augment, pre_ms, retina_masks, **settings)
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        arrays: Sequence[np.ndarray],
+        x: torch.Tensor,
+        infos: Sequence[Any],
+        half: bool = False,
+        augment: bool = False,
+        pre_ms: float = 0.0,
+        retina_masks: bool = False,
+        **settings: Any,
+    ) -> list[Results]:
+        """The rest of predict on a batch that ``transform.prepare`` made from arrays (a uint8
+        NCHW tensor and the resize infos): normalize, forward, postprocess, map back. pre_ms: the
+        time prepare took (counted as preprocessing)."""
         if self.training:
             self.eval()
         device = self.device
         t0 = time.perf_counter()
-        x, infos = self.transform(arrays, imgsz or self.imgsz, device, shape=shape)
+        x = self.transform.normalize(x.to(device))
         t1 = time.perf_counter()
         with torch.autocast(device.type, enabled=half and device.type == "cuda"):
             out = self.forward_augment(x) if augment else self(x)
@@ -290,7 +310,7 @@ class Detector(Model):
                                        orig_img=im))  # fmt: skip
         t3 = time.perf_counter()
         n = len(arrays)
-        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+        speed = {"preprocess": (pre_ms + (t1 - t0) * 1e3) / n, "inference": (t2 - t1) * 1e3 / n,
                  "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
         for r in results:
             r.speed = dict(speed)

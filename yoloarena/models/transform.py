@@ -92,6 +92,20 @@ class DetectTransform:
             x = (x - mean) / std
         return x
 
+    def prepare(
+        self,
+        images: Sequence[np.ndarray],
+        imgsz: int | None = None,
+        shape: tuple[int, int] | None = None,
+        mode: Mode = "predict",
+    ) -> tuple[torch.Tensor, list[LetterboxInfo]]:
+        """BGR images -> (uint8 NCHW batch on the CPU, how each image was resized): the part of
+        the transform without torch's thread pool, safe to run in a loader thread."""
+        size = imgsz or self.imgsz
+        shape = shape or self.input_shape([im.shape[:2] for im in images], size)
+        done = [self.resize_image(im, shape, size, mode) for im in images]
+        return self.stack([d[0] for d in done]), [d[1] for d in done]
+
     def __call__(
         self,
         images: Sequence[np.ndarray],
@@ -101,11 +115,8 @@ class DetectTransform:
         mode: Mode = "predict",
     ) -> tuple[torch.Tensor, list[LetterboxInfo]]:
         """BGR images -> (float NCHW batch on device, how each image was resized)."""
-        size = imgsz or self.imgsz
-        shape = shape or self.input_shape([im.shape[:2] for im in images], size)
-        done = [self.resize_image(im, shape, size, mode) for im in images]
-        x = self.stack([d[0] for d in done]).to(device)
-        return self.normalize(x), [d[1] for d in done]
+        x, infos = self.prepare(images, imgsz, shape, mode)
+        return self.normalize(x.to(device)), infos
 
     # ------------------------------------------------------------------ back
     @staticmethod

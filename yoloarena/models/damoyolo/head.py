@@ -94,16 +94,23 @@ class ZeroHead(nn.Module):
         return self._priors[key]
 
     def decode(self, levels: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(scores [N, A, nc] after sigmoid, boxes [N, A, 4] xyxy input pixels), all levels."""
-        scores, boxes = [], []
-        r1 = self.reg_max + 1
+        """(scores [N, A, nc] after sigmoid, boxes [N, A, 4] xyxy input pixels), all levels.
+
+        The levels are flattened and concatenated first, so one sigmoid, one softmax and one
+        integral decode every level at once."""
+        n, r1 = levels[0].shape[0], self.reg_max + 1
+        flat = torch.cat([lv.flatten(2) for lv in levels], 2)  # [N, nc + 4 r1, A]
+        scores = flat[:, : self.nc].sigmoid().transpose(1, 2)
+        probs = flat[:, self.nc :].reshape(n, 4, r1, -1).softmax(2).permute(0, 3, 1, 2)
+        points, stride = self._all_priors(levels)
+        dist = self.integral(probs) * stride  # [N, A, 4] l, t, r, b
+        return scores, torch.cat((points - dist[..., :2], points + dist[..., 2:]), -1)
+
+    def _all_priors(self, levels: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prior points [A, 2], stride [A, 1]) of every level, in decode's row order."""
+        points, strides = [], []
         for level, stride in zip(levels, self.strides, strict=True):
-            n, _, h, w = level.shape
-            cls, reg = level[:, : self.nc], level[:, self.nc :]
-            scores.append(cls.sigmoid().flatten(2).transpose(1, 2))
-            probs = reg.reshape(n, 4, r1, h, w).softmax(2)
-            probs = probs.permute(0, 3, 4, 1, 2).reshape(n, h * w, 4, r1)
-            dist = self.integral(probs) * stride  # [N, HW, 4] l, t, r, b
-            points = self.priors(h, w, stride, level).unsqueeze(0)
-            boxes.append(torch.cat((points - dist[..., :2], points + dist[..., 2:]), -1))
-        return torch.cat(scores, 1), torch.cat(boxes, 1)
+            h, w = level.shape[2], level.shape[3]
+            points.append(self.priors(h, w, stride, level))
+            strides.append(torch.full_like(points[-1][:, :1], stride))
+        return torch.cat(points), torch.cat(strides)

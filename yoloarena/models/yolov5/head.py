@@ -9,6 +9,15 @@ import torch
 from torch import nn
 
 
+def _is_fake(t: torch.Tensor) -> bool:
+    """A tensor without storage (torch.export's fake tensors): nothing to cache by address."""
+    try:
+        t.data_ptr()
+    except RuntimeError:
+        return True
+    return False
+
+
 class Detect(nn.Module):
     """Per level a 1x1 conv to na*(nc+5) channels; keys `m.<i>.*` and the `anchors` buffer.
 
@@ -34,7 +43,7 @@ class Detect(nn.Module):
         stride_t = torch.tensor(self.strides, dtype=torch.float32).view(-1, 1, 1)
         self.register_buffer("anchors", px / stride_t)
         self.m = nn.ModuleList(nn.Conv2d(c, self.no * self.na, 1) for c in channels)
-        self._grids: dict[tuple, torch.Tensor] = {}
+        self._grids: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
     @torch.no_grad()
     def initialize_biases(self, objects_per_image: float = 8.0, imgsz: int = 640) -> None:
@@ -44,20 +53,38 @@ class Detect(nn.Module):
             b[:, 4] += math.log(objects_per_image / (imgsz / s) ** 2)
             b[:, 5 : 5 + self.nc] += math.log(0.6 / (self.nc - 0.99999))
 
-    def _grid(self, ny: int, nx: int, like: torch.Tensor) -> torch.Tensor:
-        """Cell offsets minus 0.5, [1, 1, ny, nx, 2] (x, y); cached per size/device/dtype."""
-        key = (ny, nx, like.device, like.dtype)
-        grid = self._grids.get(key)
-        if grid is None or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+    def _tables(self, levels: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Per decoded row, all levels: (cell offset - 0.5 [N, 2] as x, y; anchor size in
+        pixels [N, 2]; stride [N, 1]), rows level by level, each ordered (anchor, y, x).
+
+        Cached per level sizes, device, dtype and anchors (whose in-place changes bump their
+        version); built afresh while tracing, so an export keeps its sizes dynamic."""
+        like = levels[0]
+        sizes = tuple(tuple(lv.shape[2:4]) for lv in levels)
+        anchors = self.anchors
+        tracing = (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+                   or torch.compiler.is_compiling() or _is_fake(anchors))  # fmt: skip
+        key = None if tracing else (sizes, like.device, like.dtype, anchors.data_ptr(),
+                                    anchors._version)  # fmt: skip
+        if not tracing and key in self._grids:
+            return self._grids[key]
+        grids, sizes_px, strides = [], [], []
+        for i, lv in enumerate(levels):
+            ny, nx = lv.shape[2], lv.shape[3]
             yv, xv = torch.meshgrid(
                 torch.arange(ny, device=like.device, dtype=like.dtype),
                 torch.arange(nx, device=like.device, dtype=like.dtype),
                 indexing="ij",
             )
-            grid = torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2) - 0.5
-            if not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()):
-                self._grids[key] = grid
-        return grid
+            cell = (torch.stack((xv, yv), 2).view(1, ny, nx, 2) - 0.5).expand(self.na, -1, -1, -1)
+            grids.append(cell.reshape(-1, 2))
+            px = (anchors[i] * self.strides[i]).to(like.dtype).view(self.na, 1, 1, 2)
+            sizes_px.append(px.expand(-1, ny, nx, -1).reshape(-1, 2))
+            strides.append(torch.full_like(grids[-1][:, :1], self.strides[i]))
+        tables = (torch.cat(grids), torch.cat(sizes_px), torch.cat(strides))
+        if not tracing:
+            self._grids = {key: tables}  # one entry: the sizes in use
+        return tables
 
     def forward(self, feats: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Raw maps [B, na, ny, nx, no] per level (pre-sigmoid); no = nc + 5 (+ extra)."""
@@ -71,21 +98,15 @@ class Detect(nn.Module):
     def decode(self, levels: Sequence[torch.Tensor]):
         """(boxes xyxy [B, N, 4] in input pixels, objectness [B, N], class probs [B, N, nc]).
 
-        Rows are level by level, each ordered (anchor, y, x).
+        Rows are level by level, each ordered (anchor, y, x). All levels are decoded at once:
+        one sigmoid and one set of element-wise ops on the concatenated rows.
         """
-        boxes, obj, cls = [], [], []
-        for i, raw in enumerate(levels):
-            bs, _, ny, nx, _ = raw.shape
-            grid = self._grid(ny, nx, raw)
-            anchor_grid = (
-                (self.anchors[i] * self.strides[i]).to(raw.dtype).view(1, self.na, 1, 1, 2)
-            )
-            y = raw.sigmoid()
-            xy = (y[..., 0:2] * 2 + grid) * self.strides[i]
-            twice = y[..., 2:4] * 2
-            wh = twice * twice * anchor_grid  # = (2y)^2 exactly; a product, not pow (TFLite)
-            half = wh / 2
-            boxes.append(torch.cat((xy - half, xy + half), -1).view(bs, -1, 4))
-            obj.append(y[..., 4].reshape(bs, -1))
-            cls.append(y[..., 5 : 5 + self.nc].reshape(bs, -1, self.nc))
-        return torch.cat(boxes, 1), torch.cat(obj, 1), torch.cat(cls, 1)
+        bs = levels[0].shape[0]
+        raw = torch.cat([lv.reshape(bs, -1, self.no) for lv in levels], 1)
+        grid, anchor_px, stride = self._tables(levels)
+        y = raw.sigmoid()
+        xy = (y[..., 0:2] * 2 + grid) * stride
+        twice = y[..., 2:4] * 2
+        wh = twice * twice * anchor_px  # = (2y)^2 exactly; a product, not pow (TFLite)
+        half = wh / 2
+        return torch.cat((xy - half, xy + half), -1), y[..., 4], y[..., 5 : 5 + self.nc]
