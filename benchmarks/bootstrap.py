@@ -33,17 +33,14 @@ import gzip
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from common import shared_dir
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from benchmarks.common import shared_dir  # noqa: E402
-from yoloarena.eval.bootstrap import bootstrap, coco_records  # noqa: E402
-from yoloarena.eval.coco import evaluate_coco  # noqa: E402
+from yoloarena.eval.bootstrap import bootstrap, coco_records
+from yoloarena.eval.coco import evaluate_coco
 
 
 def jittered(preds: list[dict], frac: float, seed: int) -> list[dict]:
@@ -88,8 +85,12 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=1000)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--val", action=argparse.BooleanOptionalAction, default=True,
-                    help="also time validate() of yolov5n on coco128 (compare's evaluation)")  # fmt: skip
+    ap.add_argument(
+        "--val",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time validate() of yolov5n on coco128 (compare's evaluation)",
+    )
     args = ap.parse_args()
     shared = shared_dir()
     gt = json.loads((shared / "data/coco128/annotations/instances_train2017_from_yolo.json")
@@ -101,8 +102,10 @@ def main() -> None:
             official = json.load(f)
         models = {"yolov5n": official, "jitter3": jittered(official, 0.03, 1),
                   "jitter8": jittered(official, 0.08, 2)}  # fmt: skip
-    print(f"load average {os.getloadavg()}; {len(models)} models, "
-          f"{sum(len(p) for p in models.values())} detections, {len(gt['images'])} images")
+    print(
+        f"load average {os.getloadavg()}; {len(models)} models, "
+        f"{sum(len(p) for p in models.values())} detections, {len(gt['images'])} images"
+    )
     evals, recs, rec_s = {}, {}, {}
     for name, preds in models.items():
         t, evals[name] = timed(lambda p=preds: evaluate_coco(gt, p), args.reps)
@@ -124,14 +127,18 @@ def main() -> None:
         print(f"verdict {metric}: {boot.verdict(metric)}")
     extra = boot_s + sum(rec_s.values())
     print(f"\nfull COCO evaluations ({len(models)} models): {eval_total:.3f} s")
-    print(f"records + bootstrap: {extra:.3f} s = {extra / eval_total:.2f} x the evaluations "
-          f"(bootstrap alone {boot_s / eval_total:.2f} x)")
+    print(
+        f"records + bootstrap: {extra:.3f} s = {extra / eval_total:.2f} x the evaluations "
+        f"(bootstrap alone {boot_s / eval_total:.2f} x)"
+    )
     if args.val:
         val_s = validate_seconds(args.reps)
         total = len(models) * val_s
-        print(f"validate() of yolov5n on coco128 at 640: {val_s:.2f} s per model; compare's "
-              f"evaluation of {len(models)} models ~{total:.1f} s; the bootstrap adds "
-              f"{extra / total:.1%} (target < 20%)")
+        print(
+            f"validate() of yolov5n on coco128 at 640: {val_s:.2f} s per model; compare's "
+            f"evaluation of {len(models)} models ~{total:.1f} s; the bootstrap adds "
+            f"{extra / total:.1%} (target < 20%)"
+        )
     print(f"load average {os.getloadavg()}")
 
 

@@ -25,36 +25,39 @@ NAMES = {"AP": "AP50-95", "AP50": "AP50", "mask_AP": "mask AP50-95", "mask_AP50"
 
 
 def save_detection_records(folder: Path, dataset, val) -> dict[str, str]:
-    """Box (and, for masks, segm) records of a validation; returns {kind: path}."""
+    """Box (and, for masks, segm) records of a validation; returns {kind: file name in folder}."""
     gt, ids = dataset.to_coco(), dataset.image_ids.tolist()
     kinds = ["bbox"] + (["segm"] if val.mask_metrics is not None else [])
     out = {}
     for kind in kinds:
         path = folder / f"records_{kind}.npz"
         coco_records(gt, val.predictions, ids, iou_type=kind).save(path)
-        out[kind] = str(path)
+        out[kind] = path.name
     return out
 
 
 def save_classify_records(folder: Path, metrics) -> dict[str, str]:
-    """A classifier's per-image top-1 / top-5 hits; returns {"classify": path}."""
+    """A classifier's per-image top-1 / top-5 hits; returns {"classify": file name in folder}."""
     path = folder / "records_classify.npz"
     ClassifyRecords(metrics.hits[:, 0], metrics.hits[:, 1]).save(path)
-    return {"classify": str(path)}
+    return {"classify": path.name}
 
 
-def _load(paths: dict[str, str]) -> list:
+def _load(paths: dict[str, Path]) -> list:
     return [ClassifyRecords.load(p) if kind == "classify" else CocoRecords.load(p)
             for kind, p in paths.items()]  # fmt: skip
 
 
 def compare_bootstrap(results: list[dict], resamples: int, seed: int, out: Path) -> dict | None:
-    """The paired bootstrap of compare's models (written to out/bootstrap.json); None when off."""
+    """The paired bootstrap of compare's models (written to out/bootstrap.json); None when off.
+
+    Each result's `records` names its files in out/models/<key>/ (absolute paths also work)."""
     if resamples <= 0 or len(results) < 1:
         return None
     recs, missing = {}, []
     for r in results:
-        paths = r.get("records") or {}
+        folder = out / "models" / r.get("key", "")
+        paths = {k: folder / p for k, p in (r.get("records") or {}).items()}
         if paths and all(Path(p).is_file() for p in paths.values()):
             recs[r["model"]] = _load(paths)
         else:

@@ -197,7 +197,7 @@ def _match(ious, g, g_ig, d, thrs, lo, hi) -> tuple[np.ndarray, np.ndarray]:
     return tp, ig
 
 
-DENSE_LIMIT = 10_000_000  # images x true positives up to which false positives go by matmul
+DENSE_LIMIT = 4_000_000  # images x true positives up to which false positives go by matmul
 
 
 @dataclass
