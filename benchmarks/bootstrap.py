@@ -10,8 +10,9 @@ Printed, each the median of `--reps` runs (models in turn):
 
 - `evaluate_coco` (faster-coco-eval: evaluate, accumulate, summarize, per-class P/R/F1) per model:
   the evaluation compare already runs once per model;
-- `coco_records` per model: faster-coco-eval's IoUs plus COCO's matching replayed once, kept as
-  per-image records (compare saves them next to each model's result);
+- `evaluate_coco(records=True)` per model: the same evaluation keeping per-image records (COCO's
+  matching replayed once on its IoUs), as compare's validation does; the difference is the
+  records' cost;
 - `bootstrap` of the 3 models' records: `--resamples` (1000) paired resamples, AP, AP50, AP75;
 - ratios: (records + bootstrap) over the 3 evaluations, and, with `--val`, over compare's whole
   evaluation of 3 models (3 x the wall time of `validate()` of the official yolov5n on coco128 at
@@ -39,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from common import shared_dir
 
-from yoloarena.eval.bootstrap import bootstrap, coco_records
+from yoloarena.eval.bootstrap import bootstrap
 from yoloarena.eval.coco import evaluate_coco
 
 
@@ -108,18 +109,19 @@ def main() -> None:
     )
     evals, recs, rec_s = {}, {}, {}
     for name, preds in models.items():
-        t, evals[name] = timed(lambda p=preds: evaluate_coco(gt, p), args.reps)
-        evals[name] = (t, evals[name].stats)
-        rec_s[name], recs[name] = timed(lambda p=preds: coco_records(gt, p), args.reps)
+        t, result = timed(lambda p=preds: evaluate_coco(gt, p), args.reps)
+        evals[name] = (t, result.stats)
+        t_rec, result = timed(lambda p=preds: evaluate_coco(gt, p, records=True), args.reps)
+        rec_s[name], recs[name] = max(t_rec - t, 0.0), result.records
     boot_s, boot = timed(lambda: bootstrap(recs, args.resamples, args.seed), args.reps)
     eval_total = sum(t for t, _ in evals.values())
-    print(f"\n{'model':>10} {'evaluate_coco s':>16} {'coco_records s':>15} {'AP':>8} "
+    print(f"\n{'model':>10} {'evaluate_coco s':>16} {'+ records s':>12} {'AP':>8} "
           f"{'95% interval':>18} {'|AP - evaluator|':>17}")  # fmt: skip
     for name in models:
         t, stats = evals[name]
         lo, hi = boot.interval(name, "AP")
         err = abs(boot.point[name]["AP"] - stats["AP"])
-        print(f"{name:>10} {t:16.3f} {rec_s[name]:15.3f} {boot.point[name]['AP']:8.4f} "
+        print(f"{name:>10} {t:16.3f} {rec_s[name]:12.3f} {boot.point[name]['AP']:8.4f} "
               f"[{lo:.4f}, {hi:.4f}] {err:17.2e}")  # fmt: skip
         assert err <= 1e-9, f"{name}: identity resample {err:.3g} off the evaluator"
     print(f"\nbootstrap, {args.resamples} resamples x {len(models)} models: {boot_s:.3f} s")

@@ -47,7 +47,7 @@ def test_compare_bootstrap_section_and_verdict(tmp_path) -> None:
     lo, hi = ours["interval"]
     assert f"| yolov5n | {ours['value']:.4f} [{lo:.4f}, {hi:.4f}] |" in md
     assert "Not resampled (no per-image records): old." in md
-    assert verdict_lines(summary) == [
+    assert verdict_lines(summary) == [  # (these values are far from 0: four decimals)
         f"Top two, paired bootstrap: yolov5n is better than jittered (AP difference "
         f"{diff['difference']:+.4f}, 95% interval [{diff['interval'][0]:+.4f}, "
         f"{diff['interval'][1]:+.4f}])."

@@ -89,6 +89,9 @@ def test_identity_resample_is_the_evaluators_ap_on_coco128() -> None:
         assert abs(ours[k] - fast[k]) <= 1e-9, k
         assert abs(ours[k] - ev.stats[i]) <= 1e-9, k
     assert ours["AP"] == pytest.approx(0.3622, abs=1e-4)  # the official val.py figure
+    kept = evaluate_coco(gt, preds, records=True).records  # what validate(records=True) keeps
+    for k, v in vars(_official_records()).items():
+        assert np.array_equal(getattr(kept, k), v), k
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
@@ -203,3 +206,14 @@ def test_classification_bootstrap() -> None:
     assert r.verdict("top1").startswith("good is better than worse")
     with pytest.raises(ValueError, match="different numbers of images"):
         bootstrap({"good": good, "short": ClassifyRecords(truth[:10] < 0.5, truth[:10] < 0.9)})
+
+
+def test_verdict_keeps_the_digits_of_a_bound_near_zero() -> None:
+    from yoloarena.eval.bootstrap import BootstrapResult
+
+    samples = {"a": {"AP": np.r_[np.full(10, 2e-5), np.linspace(1e-3, 3e-3, 91)]},
+               "b": {"AP": np.zeros(101)}}  # fmt: skip
+    r = BootstrapResult({"a": {"AP": 1e-3}, "b": {"AP": 0.0}}, samples, 101, 0)
+    lo, hi = r.difference("a", "b", "AP")[1:]
+    assert 0 < lo < 5e-5 and r.verdict("AP").startswith("a is better than b")
+    assert f"[{lo:+.1e}, {hi:+.4f}]" in r.verdict("AP")

@@ -247,7 +247,7 @@ def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Pa
     folder.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(settings.data, "val")
     model = load_model(weights, device=cfg.device).deploy()
-    val = validate(model, dataset, settings.imgsz, 16, PINNED, workers=cfg.workers)
+    val = validate(model, dataset, settings.imgsz, 16, PINNED, workers=cfg.workers, records=True)
     m = val.metrics
     mean_pr = m.pr_curves.mean(0).tolist() if m.pr_curves is not None and len(m.pr_curves) else []
     samples = _samples(model, dataset, cfg.samples, settings.imgsz, folder)

@@ -25,13 +25,19 @@ NAMES = {"AP": "AP50-95", "AP50": "AP50", "mask_AP": "mask AP50-95", "mask_AP50"
 
 
 def save_detection_records(folder: Path, dataset, val) -> dict[str, str]:
-    """Box (and, for masks, segm) records of a validation; returns {kind: file name in folder}."""
-    gt, ids = dataset.to_coco(), dataset.image_ids.tolist()
-    kinds = ["bbox"] + (["segm"] if val.mask_metrics is not None else [])
+    """Box (and, for masks, segm) records of a validation (validate(records=True) keeps them;
+    else they are made from its predictions); returns {kind: file name in folder}."""
+    kinds = {"bbox": val.metrics}
+    if val.mask_metrics is not None:
+        kinds["segm"] = val.mask_metrics
     out = {}
-    for kind in kinds:
+    for kind, metrics in kinds.items():
+        recs = metrics.records
+        if recs is None:
+            gt, ids = dataset.to_coco(), dataset.image_ids.tolist()
+            recs = coco_records(gt, val.predictions, ids, iou_type=kind)
         path = folder / f"records_{kind}.npz"
-        coco_records(gt, val.predictions, ids, iou_type=kind).save(path)
+        recs.save(path)
         out[kind] = path.name
     return out
 

@@ -182,7 +182,7 @@ def _match(ious, g, g_ig, d, thrs, lo, hi) -> tuple[np.ndarray, np.ndarray]:
         taken = np.zeros((n_t, len(g)), bool)
         thr = np.minimum(thrs, 1 - 1e-10)[:, None]
         rows = np.arange(n_t)
-        for j in range(n_d):
+        for j in np.flatnonzero((ious >= thr.min()).any(1)):  # the others never match
             ok = (~taken | crowd) & (ious[j] >= thr)  # [T, G]
             first = ok & ~g_ig  # a non-ignored match wins over any ignored one
             use = np.where(first.any(1, keepdims=True), first, ok)
@@ -352,7 +352,8 @@ class BootstrapResult:
             return "one model: nothing to compare"
         a, b = self.top_two(metric)
         diff, lo, hi = self.difference(a, b, metric)
-        span = f"{metric} difference {diff:+.4f}, {self.level:.0%} interval [{lo:+.4f}, {hi:+.4f}]"
+        span = (f"{metric} difference {_signed(diff)}, {self.level:.0%} interval "
+                f"[{_signed(lo)}, {_signed(hi)}]")  # fmt: skip
         if lo > 0:
             return f"{a} is better than {b} ({span})"
         if hi < 0:  # possible only for a skewed distribution: the runner-up wins the resamples
@@ -366,6 +367,11 @@ class BootstrapResult:
             out["models"][m] = {k: {"value": v, "interval": list(self.interval(m, k))}
                                 for k, v in metrics.items()}  # fmt: skip
         return out
+
+
+def _signed(x: float) -> str:
+    """+0.0123; a value that would print as +0.0000 but is not 0 keeps its digits (+2.1e-05)."""
+    return f"{x:+.4f}" if x == 0 or abs(x) >= 5e-5 else f"{x:+.1e}"
 
 
 def _percentile(x: np.ndarray, level: float) -> tuple[float, float]:
