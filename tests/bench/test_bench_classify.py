@@ -44,6 +44,15 @@ def test_compare_classifiers(tmp_path) -> None:
         assert all(math.isfinite(v["median_ms"]) for v in result["latency"].values())
         assert (out / "models" / key / "confusion_matrix.png").is_file()
         assert [c["images"] for c in result["per_class"]] == [2, 2, 2]
+    # paired bootstrap of top-1 / top-5 over the 6 val images: intervals and the verdict line
+    boot = json.loads((out / "bootstrap.json").read_text())
+    assert boot["resamples"] == 1000 and boot["images"] == 6
+    for key in ("yolov5n-cls", "damoyolo-t-cls"):
+        top1 = json.loads((out / "models" / key / "result.json").read_text())["metrics"]["top1"]
+        lo, hi = boot["models"][key]["top1"]["interval"]
+        assert boot["models"][key]["top1"]["value"] == pytest.approx(top1) and lo <= top1 <= hi
+    assert "## Is the difference real?" in md and "Top two, paired bootstrap:" in md
+    assert boot["verdicts"][0] in md
     before = (out / "models" / "yolov5n-cls" / "result.json").stat().st_mtime_ns
     assert main(args) == 0  # done models are reused
     assert (out / "models" / "yolov5n-cls" / "result.json").stat().st_mtime_ns == before

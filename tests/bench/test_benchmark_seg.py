@@ -33,3 +33,13 @@ def test_benchmark_and_compare_report_mask_ap(tmp_path) -> None:
     assert "mask AP50-95" in report
     result = json.loads(next((tmp_path / "c" / "models").glob("*/result.json")).read_text())
     assert result["metrics"]["mask_AP50"] > 0.3
+    # the bootstrap resamples the box and the mask records: intervals around both
+    boot = json.loads((tmp_path / "c" / "bootstrap.json").read_text())
+    (values,) = boot["models"].values()
+    for key in ("AP", "mask_AP"):
+        lo, hi = values[key]["interval"]
+        assert lo <= result["metrics"][key] <= hi
+        assert abs(values[key]["value"] - result["metrics"][key]) <= 1e-9  # the evaluator's AP
+    lo, hi = values["mask_AP"]["interval"]
+    assert "## Is the difference real?" in report
+    assert f"{values['mask_AP']['value']:.4f} [{lo:.4f}, {hi:.4f}]" in report

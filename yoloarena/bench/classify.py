@@ -18,6 +18,7 @@ from ..eval.classify import plot_classify_confusion
 from .benchmark import BenchmarkConfig, model_row, timing_images
 from .charts import latency_backend, pareto, plot_tradeoff
 from .environment import describe
+from .significance import save_classify_records
 from .tables import fmt, measured_table, published_table
 
 DEFAULTS = {"epochs": 10, "imgsz": 224, "batch": 32}  # upstream classify/train.py: 10, 224, 64
@@ -72,16 +73,20 @@ def evaluate_classifier(spec, key, weights, train_dir, cfg, settings, folder: Pa
         "train_curves": str(curves) if curves and curves.is_file() else None,
         "per_class": m.per_class, "confusion": str(confusion), "samples": samples,
         "names": {str(k): v for k, v in dataset.names.items()},
+        "records": save_classify_records(folder, m),  # for the bootstrap
     }  # fmt: skip
 
 
-def write_classify_report(out: Path, results: list[dict], settings, env: dict) -> tuple[Path, Path]:
+def write_classify_report(
+    out: Path, results: list[dict], settings, env: dict, bootstrap: dict | None = None
+) -> tuple[Path, Path]:
     """report.md and report.html for classifiers; returns their paths."""
     from .report import _html, _rel
+    from .significance import bootstrap_section, verdict_lines
 
     tradeoff = plot_tradeoff(results, out / "tradeoff.png")
     s = ["# yoloarena compare (classification): " + ", ".join(r["model"] for r in results), ""]
-    s += ["## Verdict", "", *_verdict(results), ""]
+    s += ["## Verdict", "", *_verdict(results), *verdict_lines(bootstrap), ""]
     s += ["## Protocol", "",
           f"- data: `{settings.data}`; image size {settings.imgsz}; training: {settings.epochs} "
           f"epochs, batch {settings.batch}, recipe `{settings.hyp or 'classify'}` (YOLOv5 v7.0's "
@@ -93,6 +98,7 @@ def write_classify_report(out: Path, results: list[dict], settings, env: dict) -
           f"- measured on: {describe(env)}", ""]  # fmt: skip
     s += ["## Results", "", _results_table(results), "", "Size and speed:", "",
           measured_table(results, with_map=False), ""]  # fmt: skip
+    s += [*bootstrap_section(bootstrap)]
     s += ["## Accuracy vs latency", "", f"![top-1 vs latency]({_rel(tradeoff, out)})", ""]
     s += ["## Per-class top-1", "", _per_class_table(results), ""]
     s += ["## Confusion matrices", ""]

@@ -30,6 +30,7 @@ from ..registry import is_registered
 from ..writes import write_image, write_json
 from .benchmark import PINNED, BenchmarkConfig, mask_stats, model_row, timing_images
 from .environment import environment
+from .significance import compare_bootstrap, save_detection_records
 
 LOGGER = logging.getLogger("yoloarena")
 
@@ -56,6 +57,13 @@ class CompareConfig:
                          "project/name")  # fmt: skip
     name: str = param("exp", "run folder name (kept: a rerun continues it)")
     fresh: bool = param(False, "start over instead of continuing a previous compare of this name")
+    bootstrap: int = param(
+        1000,
+        "paired bootstrap resamples of the val images: each metric's 95% "
+        "interval and whether the top two really differ (0: off)",
+        ge=0,
+    )
+    seed: int = param(0, "seed of the bootstrap resamples")
 
 
 @dataclass
@@ -150,7 +158,8 @@ def run_compare(cfg: CompareConfig) -> Path:
         from .classify import write_classify_report
 
         results = [compare_one(spec, cfg, settings, out) for spec in cfg.models]
-        md, html = write_classify_report(out, results, settings, environment(cfg.device))
+        boot = compare_bootstrap(results, cfg.bootstrap, cfg.seed, out)
+        md, html = write_classify_report(out, results, settings, environment(cfg.device), boot)
         print(f"report: {html.resolve()}\n        {md.resolve()}")
         return out
     LOGGER.info("compare: %s on %s at %d; protocol conf %g, iou %g, max_det %d",
@@ -158,7 +167,8 @@ def run_compare(cfg: CompareConfig) -> Path:
                 PINNED.max_det)  # fmt: skip
     results = [compare_one(spec, cfg, settings, out) for spec in cfg.models]
     env = environment(cfg.device)
-    md, html = write_report(out, results, settings, env, to_dict(cfg))
+    boot = compare_bootstrap(results, cfg.bootstrap, cfg.seed, out)
+    md, html = write_report(out, results, settings, env, to_dict(cfg), bootstrap=boot)
     print(f"report: {html.resolve()}\n        {md.resolve()}")
     return out
 
@@ -237,7 +247,7 @@ def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Pa
     folder.mkdir(parents=True, exist_ok=True)
     dataset = load_dataset(settings.data, "val")
     model = load_model(weights, device=cfg.device).deploy()
-    val = validate(model, dataset, settings.imgsz, 16, PINNED, workers=cfg.workers)
+    val = validate(model, dataset, settings.imgsz, 16, PINNED, workers=cfg.workers, records=True)
     m = val.metrics
     mean_pr = m.pr_curves.mean(0).tolist() if m.pr_curves is not None and len(m.pr_curves) else []
     samples = _samples(model, dataset, cfg.samples, settings.imgsz, folder)
@@ -263,6 +273,7 @@ def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Pa
         "pr_curve": mean_pr,
         "samples": samples,
         "names": {str(k): v for k, v in dataset.names.items()},
+        "records": save_detection_records(folder, dataset, val),  # for the bootstrap
     }
 
 

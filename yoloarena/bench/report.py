@@ -11,9 +11,10 @@ from pathlib import Path
 from ..writes import write_text
 from .charts import latency_backend, pareto, plot_pr_curves, plot_tradeoff
 from .environment import describe
+from .significance import TITLE, bootstrap_section, verdict_lines
 from .tables import fmt, measured_table, published_table
 
-SECTIONS = ("Verdict", "Protocol", "Results", "Accuracy vs latency", "Per-class AP",
+SECTIONS = ("Verdict", "Protocol", "Results", TITLE, "Accuracy vs latency", "Per-class AP",
             "Precision-recall", "Sample predictions", "Training", "Published figures")  # fmt: skip
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
 color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}
@@ -93,12 +94,14 @@ def per_class_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, results: list[dict], settings, env: dict, args: dict):
-    """report.md and report.html in out; returns their paths."""
+def write_report(out: Path, results: list[dict], settings, env: dict, args: dict,
+                 bootstrap: dict | None = None):  # fmt: skip
+    """report.md and report.html in out; returns their paths. bootstrap: compare_bootstrap's
+    summary (intervals and the verdict of the top two), None when off."""
     tradeoff = plot_tradeoff(results, out / "tradeoff.png")
     pr = plot_pr_curves({r["model"]: r["pr_curve"] for r in results if r["pr_curve"]},
                         out / "pr_curves.png")  # fmt: skip
-    md = _markdown(out, results, settings, env, tradeoff, pr)
+    md = _markdown(out, results, settings, env, tradeoff, pr, bootstrap)
     write_text(out / "report.md", md)
     page = _html(md, out)
     write_text(out / "report.html", page)
@@ -112,9 +115,9 @@ def _rel(path: str | Path, out: Path) -> str:
         return str(Path(path).resolve())
 
 
-def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path) -> str:
+def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, boot=None) -> str:
     s = ["# yoloarena compare: " + ", ".join(r["model"] for r in results), ""]
-    s += ["## Verdict", "", *verdict(results), ""]
+    s += ["## Verdict", "", *verdict(results), *verdict_lines(boot), ""]
     s += ["## Protocol", "", *protocol_lines(settings, env), ""]
     s += [
         "## Results",
@@ -126,6 +129,7 @@ def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path) -> st
         measured_table(results, with_map=False),
         "",
     ]
+    s += bootstrap_section(boot)
     s += ["## Accuracy vs latency", "", f"![AP vs latency]({_rel(tradeoff, out)})", ""]
     s += ["## Per-class AP", "", per_class_table(results), ""]
     s += ["## Precision-recall", "", f"![PR curves]({_rel(pr, out)})", ""]

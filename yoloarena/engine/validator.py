@@ -104,9 +104,11 @@ def validate(
     workers: int = 2,
     dist: DistInfo | None = None,
     augment: bool = False,
+    records: bool = False,
 ) -> ValResult:
     """Predict every image of dataset under protocol and score the predictions with COCO eval.
-    augment=True: test-time augmentation (the model's forward_augment).
+    augment=True: test-time augmentation (the model's forward_augment). records=True: the metrics
+    also keep their per-image records (`.records`, for eval.bootstrap).
 
     Under DDP every rank predicts a share of the batches; rank 0 scores all predictions and
     every rank gets the metrics.
@@ -141,9 +143,9 @@ def validate(
     metrics = mask_metrics = None
     if dist is None or dist.main:
         gt, ids = dataset.to_coco(), dataset.image_ids.tolist()
-        metrics = evaluate_coco(gt, preds, ids)
+        metrics = evaluate_coco(gt, preds, ids, records=records)
         if segment:
-            mask_metrics = evaluate_coco(gt, preds, ids, iou_type="segm")
+            mask_metrics = evaluate_coco(gt, preds, ids, iou_type="segm", records=records)
     metrics, mask_metrics = broadcast((metrics, mask_metrics), dist)
     t["scoring"] = time.perf_counter() - t0
     protocol_used = vars(proto) | {"imgsz": imgsz, "augment": augment}

@@ -27,6 +27,7 @@ class ClassifyMetrics:
     confusion: np.ndarray  # [C, C] counts: row = true class, column = predicted (top-1)
     names: dict[int, str]
     images: int
+    hits: np.ndarray | None = None  # [N, 2] bool per image: top-1 correct, top-k correct
 
     @classmethod
     def from_topk(
@@ -51,8 +52,9 @@ class ClassifyMetrics:
         confusion = np.zeros((nc, nc), np.int64)
         if n:
             np.add.at(confusion, (targets.numpy(), topk[:, 0].numpy()), 1)
+        hits = np.stack([top1.numpy(), top5.numpy()], 1).astype(bool)
         return cls(float(top1.mean()) if n else 0.0, float(top5.mean()) if n else 0.0,
-                   per_class, confusion, dict(names), n)  # fmt: skip
+                   per_class, confusion, dict(names), n, hits)  # fmt: skip
 
     @property
     def stats(self) -> dict[str, float]:

@@ -12,6 +12,7 @@ import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from faster_coco_eval import COCO, COCOeval_faster
@@ -45,6 +46,7 @@ class EvalResult:
     pr_curves: np.ndarray | None = None  # [K, 101] precision at IoU 0.5 vs recall 0..1
     conf_curves: dict[str, np.ndarray] = field(default_factory=dict)  # P/R/F1 [K, 1001] vs conf
     class_names: list[str] = field(default_factory=list)
+    records: Any = None  # per-image CocoRecords for the bootstrap (evaluate_coco(records=True))
 
     def to_dict(self) -> dict:
         return {
@@ -78,11 +80,13 @@ def evaluate_coco(
     predictions: list[dict] | str | Path,
     image_ids: list[int] | None = None,
     iou_type: str = "bbox",
+    records: bool = False,
 ) -> EvalResult:
     """COCO evaluation of predictions (COCO result dicts) against gt (a COCO dict or file).
 
     iou_type "bbox" matches boxes; "segm" matches masks: predictions carry `segmentation` as RLE
     (masks_to_rle), ground truth as polygons or RLE; crowd regions are ignored as in COCO.
+    records: also keep the per-image records of this evaluation (eval.bootstrap), from its IoUs.
     """
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type={iou_type!r}: use 'bbox' or 'segm'")
@@ -94,7 +98,12 @@ def evaluate_coco(
     )
     ids = sorted(image_ids if image_ids is not None else coco_gt.getImgIds())
     if not dets:
-        return EvalResult(dict.fromkeys(STAT_NAMES, 0.0))
+        result = EvalResult(dict.fromkeys(STAT_NAMES, 0.0))
+        if records:
+            from .bootstrap import _no_detections
+
+            result.records = _no_detections(coco_gt, ids, iou_type)
+        return result
     with contextlib.redirect_stdout(io.StringIO()):
         coco_dt = coco_gt.loadRes([dict(d) for d in dets])  # loadRes adds fields in place
         ev = COCOeval_faster(
@@ -107,6 +116,10 @@ def evaluate_coco(
     stats = {k: float(v) for k, v in zip(STAT_NAMES, ev.stats, strict=False)}
     result = EvalResult(stats)
     _per_class(ev, coco_gt, coco_dt, result)
+    if records:
+        from .bootstrap import records_from_eval
+
+        result.records = records_from_eval(ev, iou_type)
     return result
 
 
