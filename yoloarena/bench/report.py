@@ -22,6 +22,26 @@ td:first-child,th:first-child{text-align:left}img{max-width:100%}td img{width:10
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:1.6em}"""
 
 
+def obtained(r: dict) -> str:
+    """How a model of the report was obtained (results of older compares: trained or given)."""
+    origin = r.get("origin") or {}
+    if origin.get("text"):
+        return origin["text"]
+    return "trained from scratch" if r.get("trained") else "evaluated as given"
+
+
+def recipe_lines(results: list[dict], hyp: str) -> list[str]:
+    """One protocol line per model: how it was obtained and with which recipe."""
+    lines = []
+    for r in results:
+        origin = r.get("origin") or {}
+        recipe = origin.get("recipe", "")
+        if hyp and origin.get("how") in ("scratch", "finetune"):
+            recipe = f"hyp={hyp} for every model ({recipe})"
+        lines.append(f"- {r['model']}: {obtained(r)}" + (f"; {recipe}" if recipe else ""))
+    return lines
+
+
 def verdict(results: list[dict]) -> list[str]:
     best = max(results, key=lambda r: r["metrics"]["AP"])
     backend = latency_backend(results)
@@ -56,16 +76,14 @@ def protocol_lines(settings, env: dict) -> list[str]:
 
 
 def results_table(results: list[dict]) -> str:
-    head = (
-        "| model | trained here | AP50-95 | AP50 | AP75 | AP small | AP medium | AP large | P | R |"
-    )
+    head = "| model | obtained | AP50-95 | AP50 | AP75 | AP small | AP medium | AP large | P | R |"
     masks = any("mask_AP" in r["metrics"] for r in results)  # segmentation models
     if masks:
         head += " mask AP50-95 | mask AP50 |"
     lines = [head, "|---|---|" + "---:|" * (10 if masks else 8)]
     for r in results:
         m = r["metrics"]
-        cells = [r["model"], "yes" if r["trained"] else "given weights"]
+        cells = [r["model"], obtained(r)]
         cells += [fmt(m.get(k), 4) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")]
         cells += [fmt(r["precision"], 3), fmt(r["recall"], 3)]
         if masks:
@@ -93,12 +111,13 @@ def per_class_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, results: list[dict], settings, env: dict, args: dict):
-    """report.md and report.html in out; returns their paths."""
-    tradeoff = plot_tradeoff(results, out / "tradeoff.png")
+def write_report(out: Path, results: list[dict], settings, env: dict, args: dict, choice=None):
+    """report.md and report.html in out; returns their paths. choice: the budget's outcome
+    (bench.budget.Choice), a verdict line and the chart's budget line."""
+    tradeoff = plot_tradeoff(results, out / "tradeoff.png", choice)
     pr = plot_pr_curves({r["model"]: r["pr_curve"] for r in results if r["pr_curve"]},
                         out / "pr_curves.png")  # fmt: skip
-    md = _markdown(out, results, settings, env, tradeoff, pr)
+    md = _markdown(out, results, settings, env, tradeoff, pr, choice)
     write_text(out / "report.md", md)
     page = _html(md, out)
     write_text(out / "report.html", page)
@@ -112,18 +131,20 @@ def _rel(path: str | Path, out: Path) -> str:
         return str(Path(path).resolve())
 
 
-def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path) -> str:
+def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, choice=None) -> str:
     s = ["# yoloarena compare: " + ", ".join(r["model"] for r in results), ""]
-    s += ["## Verdict", "", *verdict(results), ""]
-    s += ["## Protocol", "", *protocol_lines(settings, env), ""]
+    s += ["## Verdict", "", *verdict(results), *([choice.message] if choice else []), ""]
+    s += ["## Protocol", "", *protocol_lines(settings, env), *recipe_lines(results, settings.hyp),
+          ""]  # fmt: skip
     s += [
         "## Results",
         "",
         results_table(results),
         "",
-        "Size and speed:",
+        "Size, speed, and the accuracy of each backend's own exported file (INT8 and bf16 "
+        "are scored, not assumed):",
         "",
-        measured_table(results, with_map=False),
+        measured_table(results),
         "",
     ]
     s += ["## Accuracy vs latency", "", f"![AP vs latency]({_rel(tradeoff, out)})", ""]
@@ -142,10 +163,10 @@ def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path) -> st
     s += ["", "## Training", ""]
     for r in results:
         if r.get("train_curves"):
-            s += [f"{r['model']}: trained here ({_rel(r['train_dir'], out)})", "",
+            s += [f"{r['model']}: {obtained(r)} ({_rel(r['train_dir'], out)})", "",
                   f"![{r['model']} training]({_rel(r['train_curves'], out)})", ""]  # fmt: skip
         else:
-            s += [f"{r['model']}: given weights `{r['weights']}`", ""]
+            s += [f"{r['model']}: {obtained(r)} (`{r['weights']}`)", ""]
     pub = published_table(results)
     note = (
         "From the official READMEs (COCO, other hardware); not measured here and not "
