@@ -84,13 +84,14 @@ class Settings:
     hyp: str
     backends: str
     protocol: dict
+    seed: int = 0
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
     def train_key(self) -> str:
         """What a training run depends on (not the backends or the protocol)."""
-        keep = {k: getattr(self, k) for k in ("data", "epochs", "imgsz", "batch", "hyp")}
+        keep = {k: getattr(self, k) for k in ("data", "epochs", "imgsz", "batch", "hyp", "seed")}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -122,7 +123,8 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
         return Settings(data=data, epochs=cfg.epochs or DEFAULTS["epochs"],
                         imgsz=cfg.imgsz or DEFAULTS["imgsz"], batch=cfg.batch or DEFAULTS["batch"],
                         hyp=cfg.hyp, backends=cfg.backends,
-                        protocol={"task": "classify", "metrics": "top1, top5"})  # fmt: skip
+                        protocol={"task": "classify", "metrics": "top1, top5"},
+                        seed=cfg.seed)  # fmt: skip
     return Settings(
         data=data,
         epochs=cfg.epochs or (30 if builtin else 100),
@@ -131,6 +133,7 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
         hyp=cfg.hyp or ("short" if builtin else ""),
         backends=cfg.backends,
         protocol=asdict(PINNED),
+        seed=cfg.seed,
     )
 
 

@@ -135,10 +135,10 @@ def obtain(origin: Origin, key: str, cfg, settings, out: Path) -> tuple[str, Pat
     if origin.how == "finetune" and not last.is_file():
         LOGGER.info("compare: fine-tuning %s (%s)", origin.spec, origin.recipe)
         if origin.family == "damoyolo" and origin.task != "classify":
-            model = str(damo_start(origin.spec, settings.data, run / "start.pt", cfg.seed))
+            model = str(damo_start(origin.spec, settings.data, run / "start.pt", settings.seed))
     train = TrainConfig(model=model, data=settings.data, epochs=settings.epochs,
                         imgsz=settings.imgsz, batch=settings.batch, device=cfg.device,
-                        workers=cfg.workers, hyp=settings.hyp or origin.hyp, seed=cfg.seed,
+                        workers=cfg.workers, hyp=settings.hyp or origin.hyp, seed=settings.seed,
                         project=str(run.parent), name=key, exist_ok=True, plots=True)  # fmt: skip
     if last.is_file():
         LOGGER.info("compare: continuing the interrupted training of %s", origin.spec)
@@ -201,6 +201,17 @@ def damo_start(weights: str, data: str, path: Path, seed: int) -> Path:
 
 
 def finished(run: Path, epochs: int) -> bool:
+    """Whether the training in run is complete: its last.pt says so (an early stop included),
+    or (older runs) results.csv has every epoch."""
+    from ..engine.checkpoint import load_checkpoint
+    from ..errors import WeightsError
+
+    last = run / "weights" / "last.pt"
+    if last.is_file():
+        try:
+            return bool(load_checkpoint(last, mmap=True)["train"]["finished"])
+        except (WeightsError, KeyError, TypeError):
+            return False
     results = run / "results.csv"
     if not results.is_file():
         return False

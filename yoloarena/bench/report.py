@@ -62,7 +62,12 @@ def protocol_lines(settings, env: dict) -> list[str]:
     p = settings.protocol
     return [
         f"- data: `{settings.data}`; image size {settings.imgsz}; training: {settings.epochs} "
-        f"epochs, batch {settings.batch}, recipe `{settings.hyp or 'default'}` of each family",
+        f"epochs, batch {settings.batch}, "
+        + (
+            f"hyp `{settings.hyp}` for every model"
+            if settings.hyp
+            else "each model's recipe (below)"
+        ),
         f"- validation, the same for every model: COCO evaluator (faster-coco-eval), conf "
         f"{p['conf']}, NMS IoU {p['iou']}, max_det {p['max_det']}, multi-label, square "
         f"{settings.imgsz}x{settings.imgsz} input; each model keeps the resize rule it was trained "
