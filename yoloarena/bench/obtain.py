@@ -103,7 +103,7 @@ def plan(spec: str, data_names: dict[int, str], finetune: bool | None,
         raise YoloArenaError(f"models: '{spec}' is an exported file; only .pt/.pth weights "
                              "can be fine-tuned (finetune=False evaluates it as is)")  # fmt: skip
     if not tune:
-        return Origin(spec, "given", family, task, recipe="evaluated as given")
+        return Origin(spec, "given", family, task)
     hyp, recipe = RECIPES.get(kind, ("", "its family's recipe from the weights"))
     return Origin(spec, "finetune", family, task, hyp, recipe)
 

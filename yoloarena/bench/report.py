@@ -58,21 +58,22 @@ def verdict(results: list[dict]) -> list[str]:
     return lines
 
 
-def protocol_lines(settings, env: dict) -> list[str]:
+def protocol_lines(settings, env: dict, trained: bool = True) -> list[str]:
     p = settings.protocol
+    recipe = f"hyp `{settings.hyp}` for every model" if settings.hyp else "each model's recipe"
     return [
-        f"- data: `{settings.data}`; image size {settings.imgsz}; training: {settings.epochs} "
-        f"epochs, batch {settings.batch}, "
+        f"- data: `{settings.data}`; image size {settings.imgsz}; "
         + (
-            f"hyp `{settings.hyp}` for every model"
-            if settings.hyp
-            else "each model's recipe (below)"
+            f"training: {settings.epochs} epochs, batch {settings.batch}, {recipe} (below)"
+            if trained
+            else "no training (every model evaluated as given)"
         ),
         f"- validation, the same for every model: COCO evaluator (faster-coco-eval), conf "
         f"{p['conf']}, NMS IoU {p['iou']}, max_det {p['max_det']}, multi-label, square "
         f"{settings.imgsz}x{settings.imgsz} input; each model keeps the resize rule it was trained "
         "with (letterbox for YOLOv5, stretch for DAMO-YOLO)",
-        f"- latency: batch 1, fp32, square {settings.imgsz}x{settings.imgsz} input for every "
+        f"- latency: batch 1, fp32 (int8 or bf16 where the backend's name says so), square "
+        f"{settings.imgsz}x{settings.imgsz} input for every "
         f"backend ({settings.backends}), each in its own worker process with the same threads, "
         "in alternated blocks; median (p90) of timed runs, model only and end to end "
         "(`predict`: decode, resize, network, NMS)",
@@ -139,7 +140,8 @@ def _rel(path: str | Path, out: Path) -> str:
 def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, choice=None) -> str:
     s = ["# yoloarena compare: " + ", ".join(r["model"] for r in results), ""]
     s += ["## Verdict", "", *verdict(results), *([choice.message] if choice else []), ""]
-    s += ["## Protocol", "", *protocol_lines(settings, env), *recipe_lines(results, settings.hyp),
+    s += ["## Protocol", "", *protocol_lines(settings, env, any(r.get("trained") for r in results)),
+          *recipe_lines(results, settings.hyp),
           ""]  # fmt: skip
     s += [
         "## Results",
