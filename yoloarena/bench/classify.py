@@ -93,8 +93,11 @@ def write_classify_report(out: Path, results: list[dict], settings, env: dict,
           f"- latency: batch 1, fp32, backends {settings.backends}; median (p90) of timed runs, "
           "model only and end to end (`predict`: decode, crop, resize, network, softmax)",
           f"- measured on: {describe(env)}", *recipe_lines(results, settings.hyp), ""]  # fmt: skip
-    s += ["## Results", "", _results_table(results), "", "Size, speed, and the top-1 of each "
-          "backend's own exported file:", "", measured_table(results), ""]  # fmt: skip
+    from .seeds import seed_lines
+
+    s += ["## Results", "", _results_table(results), "", *seed_lines(results), "",
+          "Size, speed, and the top-1 of each backend's own exported file:", "",
+          measured_table(results), ""]  # fmt: skip
     s += ["## Accuracy vs latency", "", f"![top-1 vs latency]({_rel(tradeoff, out)})", ""]
     s += ["## Per-class top-1", "", _per_class_table(results), ""]
     s += ["## Confusion matrices", ""]

@@ -63,6 +63,8 @@ class CompareConfig:
                                     "within it on budget_backend", gt=0)  # fmt: skip
     budget_backend: str = param("", "backend the budget applies to ('': the first of backends)")
     seed: int = param(0, "training seed of every model")
+    seeds: int = param(1, "train each model this many times (seeds seed, seed+1, ...) and report "
+                       "the spread of its accuracy", ge=1)  # fmt: skip
     runs: int = param(20, "timed runs per backend", ge=1)
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
     workers: int = param(2, "data-loading worker processes", ge=0)
@@ -85,6 +87,7 @@ class Settings:
     backends: str
     protocol: dict
     seed: int = 0
+    seeds: int = 1
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
@@ -124,7 +127,7 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
                         imgsz=cfg.imgsz or DEFAULTS["imgsz"], batch=cfg.batch or DEFAULTS["batch"],
                         hyp=cfg.hyp, backends=cfg.backends,
                         protocol={"task": "classify", "metrics": "top1, top5"},
-                        seed=cfg.seed)  # fmt: skip
+                        seed=cfg.seed, seeds=cfg.seeds)  # fmt: skip
     return Settings(
         data=data,
         epochs=cfg.epochs or (30 if builtin else 100),
@@ -134,6 +137,7 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
         backends=cfg.backends,
         protocol=asdict(PINNED),
         seed=cfg.seed,
+        seeds=cfg.seeds,
     )
 
 
@@ -241,6 +245,10 @@ def compare_one(origin, cfg: CompareConfig, settings: Settings, out: Path) -> di
     weights, train_dir = obtain(origin, key, cfg, settings, out)
     result = _evaluate(spec, key, weights, train_dir, cfg, settings, folder)
     result["origin"] = {**asdict(origin), "text": origin.text()}
+    if cfg.seeds > 1:
+        from .seeds import seed_runs
+
+        result["seed_runs"] = seed_runs(origin, key, cfg, settings, out, result)
     tmp = done.with_name("result.json.tmp")
     write_json(tmp, result, indent=1, default=float)
     os.replace(tmp, done)  # a model counts as done only once its whole result is written

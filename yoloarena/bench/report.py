@@ -11,6 +11,7 @@ from pathlib import Path
 from ..writes import write_text
 from .charts import latency_backend, pareto, plot_pr_curves, plot_tradeoff
 from .environment import describe
+from .seeds import seed_lines
 from .tables import fmt, measured_table, published_table
 
 SECTIONS = ("Verdict", "Protocol", "Results", "Accuracy vs latency", "Per-class AP",
@@ -147,6 +148,8 @@ def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, choic
         "## Results",
         "",
         results_table(results),
+        "",
+        *seed_lines(results),
         "",
         "Size, speed, and the accuracy of each backend's own exported file (INT8 and bf16 "
         "are scored, not assumed):",
