@@ -29,8 +29,8 @@ def test_compare_classifiers(tmp_path) -> None:
     md = (out / "report.md").read_text()
     for text in (
         "# yoloarena compare (classification)",
-        "| yolov5n-cls | yes |",
-        "| damoyolo-t-cls | yes |",
+        "| yolov5n-cls | trained from scratch |",
+        "| damoyolo-t-cls | trained from scratch |",
         "## Per-class top-1",
         "top-1",
         "onnx ms (p90)",

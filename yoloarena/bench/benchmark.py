@@ -142,6 +142,8 @@ def model_row(
     if dataset is not None:
 
         def evaluate(backend: str, net: Detector) -> dict:
+            if backend == "torch" and metrics is not None:  # already measured by the caller
+                return metrics
             LOGGER.info("  val %s on %s", backend, cfg.data)
             return _val(net, dataset, cfg)
 

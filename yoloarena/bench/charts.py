@@ -19,8 +19,16 @@ def latency_backend(rows: list[dict]) -> str | None:
     return "onnx" if "onnx" in common else (common[0] if common else None)
 
 
-def accuracy(rows: list[dict]) -> tuple[str, list[float | None]]:
-    """Measured AP when any model has it, else published mAP; never a mix of the two."""
+def accuracy(rows: list[dict], backend: str | None = None) -> tuple[str, list[float | None]]:
+    """Measured AP when any model has it (with backend: that backend's file's score where it
+    was measured), else published mAP; never a mix of the two."""
+    if backend and any(backend in (r.get("backend_metrics") or {}) for r in rows):
+        from .budget import accuracy_on, metric_of
+
+        metric = metric_of(rows)
+        label = "top-1 accuracy" if metric == "top1" else "AP50-95"
+        return f"{label} measured here ({backend})", [accuracy_on(r, backend, metric)
+                                                       for r in rows]  # fmt: skip
     if any("top1" in (r.get("metrics") or {}) for r in rows):
         return "top-1 accuracy measured here", [(r.get("metrics") or {}).get("top1") for r in rows]
     if any(r.get("metrics") for r in rows):
@@ -50,9 +58,11 @@ def pareto(points: list[tuple[float, float]]) -> list[int]:
     return keep
 
 
-def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
-    backend = latency_backend(rows)
-    ylabel, ys = accuracy(rows)
+def plot_tradeoff(rows: list[dict], path: str | Path, budget=None) -> Path:
+    """AP (or top-1) vs latency; budget (a bench.budget.Choice): its backend is the x axis, the
+    budget a vertical line, the chosen model circled."""
+    backend = budget.backend if budget is not None else latency_backend(rows)
+    ylabel, ys = accuracy(rows, backend if budget is not None else None)
     fig, ax = subplots(figsize=(7.5, 5), dpi=120)
     pts, idx = [], []
     for i, (r, y) in enumerate(zip(rows, ys, strict=True)):
@@ -72,6 +82,13 @@ def plot_tradeoff(rows: list[dict], path: str | Path) -> Path:
         fx = sorted(pts[k] for k in front)
         ax.plot(*zip(*fx, strict=True), linestyle="--", color="grey", linewidth=1,
                 label="Pareto front")  # fmt: skip
+    if budget is not None:
+        ax.axvline(budget.budget_ms, color="tab:red", linestyle=":", linewidth=1.5,
+                   label=f"budget {budget.budget_ms:g} ms")  # fmt: skip
+        if budget.row is not None and budget.row in [rows[i] for i in idx]:
+            x, y = pts[[rows[i] for i in idx].index(budget.row)]
+            ax.plot([x], [y], "o", markersize=14, markerfacecolor="none", color="tab:red",
+                    label=f"best under budget: {budget.row['model']}")  # fmt: skip
     if not pts:
         ax.text(0.5, 0.5, "no accuracy figures to plot", ha="center", transform=ax.transAxes)
     left_out = [r["model"] for r, y in zip(rows, ys, strict=True) if y is None]

@@ -62,9 +62,9 @@ def evaluate_classifier(spec, key, weights, train_dir, cfg, settings, folder: Pa
         samples.append({"index": i, "file": dataset.files[i], "image": str(path), "truth": truth,
                         "top1": r.probs.name_of(r.probs.top1)})  # fmt: skip
     bench = BenchmarkConfig(imgsz=settings.imgsz, backends=settings.backends, device=cfg.device,
-                            runs=cfg.runs)  # fmt: skip
+                            runs=cfg.runs, data=settings.data, batch=32)  # fmt: skip
     images = [dataset.load_image(i) for i in _sample_ids(len(dataset), 4)] or timing_images("")
-    row = model_row(spec, model, bench, images, {**m.stats, "protocol": val.protocol})
+    row = model_row(spec, model, bench, images, {**m.stats, "protocol": val.protocol}, dataset)
     curves = train_dir / "results.png" if train_dir else None
     return {
         **row, "key": key, "settings": asdict(settings), "settings_key": settings.key(),
@@ -77,16 +77,17 @@ def evaluate_classifier(spec, key, weights, train_dir, cfg, settings, folder: Pa
     }  # fmt: skip
 
 
-def write_classify_report(
-    out: Path, results: list[dict], settings, env: dict, bootstrap: dict | None = None
-) -> tuple[Path, Path]:
-    """report.md and report.html for classifiers; returns their paths."""
-    from .report import _html, _rel
+def write_classify_report(out: Path, results: list[dict], settings, env: dict, choice=None,
+                          bootstrap: dict | None = None) -> tuple[Path, Path]:  # fmt: skip
+    """report.md and report.html for classifiers; returns their paths. choice: the budget's
+    outcome (bench.budget.Choice); bootstrap: compare_bootstrap's summary (None when off)."""
+    from .report import _html, _rel, recipe_lines
     from .significance import bootstrap_section, verdict_lines
 
-    tradeoff = plot_tradeoff(results, out / "tradeoff.png")
+    tradeoff = plot_tradeoff(results, out / "tradeoff.png", choice)
     s = ["# yoloarena compare (classification): " + ", ".join(r["model"] for r in results), ""]
-    s += ["## Verdict", "", *_verdict(results), *verdict_lines(bootstrap), ""]
+    s += ["## Verdict", "", *_verdict(results), *verdict_lines(bootstrap),
+          *([choice.message] if choice else []), ""]  # fmt: skip
     s += ["## Protocol", "",
           f"- data: `{settings.data}`; image size {settings.imgsz}; training: {settings.epochs} "
           f"epochs, batch {settings.batch}, recipe `{settings.hyp or 'classify'}` (YOLOv5 v7.0's "
@@ -95,9 +96,12 @@ def write_classify_report(
           "centred square crop resized to the image size, top-1 and top-5 accuracy",
           f"- latency: batch 1, fp32, backends {settings.backends}; median (p90) of timed runs, "
           "model only and end to end (`predict`: decode, crop, resize, network, softmax)",
-          f"- measured on: {describe(env)}", ""]  # fmt: skip
-    s += ["## Results", "", _results_table(results), "", "Size and speed:", "",
-          measured_table(results, with_map=False), ""]  # fmt: skip
+          f"- measured on: {describe(env)}", *recipe_lines(results, settings.hyp), ""]  # fmt: skip
+    from .seeds import seed_lines
+
+    s += ["## Results", "", _results_table(results), "", *seed_lines(results), "",
+          "Size, speed, and the top-1 of each backend's own exported file:", "",
+          measured_table(results), ""]  # fmt: skip
     s += [*bootstrap_section(bootstrap)]
     s += ["## Accuracy vs latency", "", f"![top-1 vs latency]({_rel(tradeoff, out)})", ""]
     s += ["## Per-class top-1", "", _per_class_table(results), ""]
@@ -139,10 +143,12 @@ def _verdict(results: list[dict]) -> list[str]:
 
 
 def _results_table(results: list[dict]) -> str:
-    lines = ["| model | trained here | top-1 | top-5 |", "|---|---|---:|---:|"]
+    from .report import obtained
+
+    lines = ["| model | obtained | top-1 | top-5 |", "|---|---|---:|---:|"]
     for r in results:
         m = r["metrics"]
-        lines.append(f"| {r['model']} | {'yes' if r['trained'] else 'given weights'} | "
+        lines.append(f"| {r['model']} | {obtained(r)} | "
                      f"{fmt(m['top1'], 4)} | {fmt(m['top5'], 4)} |")  # fmt: skip
     return "\n".join(lines)
 

@@ -3,7 +3,14 @@ validate all under one pinned protocol, benchmark them, and write report.md and 
 
     yoloarena compare                                  # the demo: built-in synthetic data
     yoloarena compare data=my.yaml models=yolov5n,damoyolo-t epochs=100 imgsz=640
-    yoloarena compare data=my.yaml models=runs/train/exp/weights/best.pt,damoyolo_T.pth
+    yoloarena compare data=my.yaml models=yolov5s.pt,damoyolo_tinynasL25_S.pth   # fine-tuned
+    yoloarena compare data=my.yaml models=a/best.pt,b/best.pt finetune=False  # evaluated as given
+    yoloarena compare data=my.yaml models=... backends=onnx,openvino-int8 budget_ms=20 \
+        budget_backend=openvino-int8            # the most accurate model within 20 ms
+
+How each model is obtained (trained from scratch, fine-tuned with its family's recipe, or
+evaluated as given) is in bench/obtain.py; the budget choice in bench/budget.py. All models of a
+compare share one task (detect, segment or classify), inferred from the models.
 
 Resumable: each model's results are kept in runs/compare/<name>/models/<model>/result.json and
 reused when the settings match; an interrupted training continues from its last.pt. Delete a
@@ -48,7 +55,17 @@ class CompareConfig:
     batch: int | None = param(None, "training batch (None: 8 on the built-in data, else 16)", ge=1)
     hyp: str = param("", "preset for every model ('': each family's recipe; `short` on the "
                      "built-in data)")  # fmt: skip
-    backends: str = param("torch,onnx", "backends to time: torch, onnx, openvino")
+    finetune: bool | None = param(None, "fine-tune weights files on data= with their family's "
+                                  "recipe (None: when the file's classes differ from the "
+                                  "data's; False: evaluate them as given)")  # fmt: skip
+    backends: str = param("torch,onnx", "backends to time and score: torch, onnx, onnx-int8, "
+                          "openvino, openvino-bf16, openvino-int8, tflite, ...")  # fmt: skip
+    budget_ms: float | None = param(None, "latency budget (ms): names the most accurate model "
+                                    "within it on budget_backend", gt=0)  # fmt: skip
+    budget_backend: str = param("", "backend the budget applies to ('': the first of backends)")
+    seed: int = param(0, "training seed of every model, and of the bootstrap resamples")
+    seeds: int = param(1, "train each model this many times (seeds seed, seed+1, ...) and report "
+                       "the spread of its accuracy", ge=1)  # fmt: skip
     runs: int = param(20, "timed runs per backend", ge=1)
     device: str = param("cpu", f"device: {FORMS}", check=check_device)
     workers: int = param(2, "data-loading worker processes", ge=0)
@@ -63,7 +80,6 @@ class CompareConfig:
         "interval and whether the top two really differ (0: off)",
         ge=0,
     )
-    seed: int = param(0, "seed of the bootstrap resamples")
 
 
 @dataclass
@@ -77,13 +93,15 @@ class Settings:
     hyp: str
     backends: str
     protocol: dict
+    seed: int = 0
+    seeds: int = 1
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:12]
 
     def train_key(self) -> str:
         """What a training run depends on (not the backends or the protocol)."""
-        keep = {k: getattr(self, k) for k in ("data", "epochs", "imgsz", "batch", "hyp")}
+        keep = {k: getattr(self, k) for k in ("data", "epochs", "imgsz", "batch", "hyp", "seed")}
         return hashlib.sha1(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -115,7 +133,8 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
         return Settings(data=data, epochs=cfg.epochs or DEFAULTS["epochs"],
                         imgsz=cfg.imgsz or DEFAULTS["imgsz"], batch=cfg.batch or DEFAULTS["batch"],
                         hyp=cfg.hyp, backends=cfg.backends,
-                        protocol={"task": "classify", "metrics": "top1, top5"})  # fmt: skip
+                        protocol={"task": "classify", "metrics": "top1, top5"},
+                        seed=cfg.seed, seeds=cfg.seeds)  # fmt: skip
     return Settings(
         data=data,
         epochs=cfg.epochs or (30 if builtin else 100),
@@ -124,14 +143,9 @@ def settings_of(cfg: CompareConfig, data: str) -> Settings:
         hyp=cfg.hyp or ("short" if builtin else ""),
         backends=cfg.backends,
         protocol=asdict(PINNED),
+        seed=cfg.seed,
+        seeds=cfg.seeds,
     )
-
-
-def _is_segmenter(spec: str) -> bool:
-    """A registered segmentation model (trained here: the built-in data needs polygons)."""
-    from ..registry import build_model
-
-    return is_registered(spec) and build_model(spec).task == "segment"
 
 
 def model_key(spec: str) -> str:
@@ -145,94 +159,108 @@ def model_key(spec: str) -> str:
 
 def run_compare(cfg: CompareConfig) -> Path:
     from ..engine.runs import project_dir
-    from .report import write_report
+    from .latency import parse_backends
+    from .obtain import check_tasks, describe, plan
 
+    if not cfg.models:
+        raise YoloArenaError("models= is empty; give e.g. models=yolov5n,damoyolo-ns")
+    backends = parse_backends(cfg.backends)  # bad names fail before any work
+    budget_backend = budget_backend_of(cfg, backends)
+    described = {spec: describe(spec) for spec in dict.fromkeys(cfg.models)}
+    task = check_tasks({spec: d[1] for spec, d in described.items()})
+    if not cfg.data and task == "classify":
+        raise YoloArenaError("compare of classifiers needs data=<classification folder> (train/ "
+                             "and val/ with one folder per class)")  # fmt: skip
     out = project_dir(cfg.project, "compare") / (cfg.name or "exp")
     if cfg.fresh and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    data = cfg.data or str(builtin_data(out, any(_is_segmenter(m) for m in cfg.models)))
+    data = cfg.data or str(builtin_data(out, task == "segment"))
+    check_data(data, task)
+    names = data_names(data) if any(d[2] is not None for d in described.values()) else {}
+    origins = [plan(spec, names, cfg.finetune, described[spec]) for spec in described]
     settings = settings_of(cfg, data)
     save_yaml(cfg, out / "args.yaml")
-    if settings.protocol.get("task") == "classify":
-        from .classify import write_classify_report
+    LOGGER.info("compare (%s): %s on %s at %d", task, ", ".join(o.text() for o in origins), data,
+                settings.imgsz)  # fmt: skip
+    results = [compare_one(o, cfg, settings, out) for o in origins]
+    choice = None
+    if cfg.budget_ms is not None:
+        from .budget import pick
 
-        results = [compare_one(spec, cfg, settings, out) for spec in cfg.models]
-        boot = compare_bootstrap(results, cfg.bootstrap, cfg.seed, out)
-        md, html = write_classify_report(out, results, settings, environment(cfg.device), boot)
-        print(f"report: {html.resolve()}\n        {md.resolve()}")
-        return out
-    LOGGER.info("compare: %s on %s at %d; protocol conf %g, iou %g, max_det %d",
-                ", ".join(cfg.models), data, settings.imgsz, PINNED.conf, PINNED.iou,
-                PINNED.max_det)  # fmt: skip
-    results = [compare_one(spec, cfg, settings, out) for spec in cfg.models]
+        choice = pick(results, cfg.budget_ms, budget_backend)
+        print(choice.message.replace("**", ""))
     env = environment(cfg.device)
     boot = compare_bootstrap(results, cfg.bootstrap, cfg.seed, out)
-    md, html = write_report(out, results, settings, env, to_dict(cfg), bootstrap=boot)
+    if task == "classify":
+        from .classify import write_classify_report
+
+        md, html = write_classify_report(out, results, settings, env, choice, boot)
+    else:
+        from .report import write_report
+
+        md, html = write_report(out, results, settings, env, to_dict(cfg), choice, boot)
     print(f"report: {html.resolve()}\n        {md.resolve()}")
     return out
 
 
-def compare_one(spec: str, cfg: CompareConfig, settings: Settings, out: Path) -> dict:
+def budget_backend_of(cfg: CompareConfig, backends: list[str]) -> str:
+    """The backend budget_ms= applies to (the first of backends by default); one that is not
+    measured is an error."""
+    from .latency import parse_backends
+
+    if not cfg.budget_backend:
+        return backends[0]
+    name = parse_backends(cfg.budget_backend)[0]
+    if name not in backends:
+        raise YoloArenaError(f"budget_backend={cfg.budget_backend} is not among backends="
+                             f"{cfg.backends}; add it there or pick one of them")  # fmt: skip
+    return name
+
+
+def check_data(data: str, task: str) -> None:
+    """Classifiers need a classification folder, detectors and segmenters a detection set."""
+    if _classify(data) != (task == "classify"):
+        kind = "a classification folder" if task == "classify" else "a detection dataset"
+        raise YoloArenaError(f"data={data} does not fit {task} models: give {kind}")
+
+
+def data_names(data: str) -> dict[int, str]:
+    if _classify(data):
+        from ..data.classify import load_classify
+
+        return dict(load_classify(data, "val").names)
+    from ..data.load import load_dataset
+
+    return dict(load_dataset(data, "val").names)
+
+
+def compare_one(origin, cfg: CompareConfig, settings: Settings, out: Path) -> dict:
+    from .obtain import obtain
+
+    spec = origin.spec
     key = model_key(spec)
     folder = out / "models" / key
     done = folder / "result.json"
     if done.is_file():
         result = json.loads(done.read_text())
-        if result.get("settings_key") == settings.key():
+        how = (result.get("origin") or {}).get("how")
+        if result.get("settings_key") == settings.key() and how == origin.how:
             LOGGER.info("compare: %s done in a previous run (%s); reusing it", spec, done)
             return result
         LOGGER.info("compare: %s has results for other settings; redoing it", spec)
     shutil.rmtree(folder, ignore_errors=True)
-    weights, train_dir = _weights(spec, cfg, settings, out)
+    weights, train_dir = obtain(origin, key, cfg, settings, out)
     result = _evaluate(spec, key, weights, train_dir, cfg, settings, folder)
+    result["origin"] = {**asdict(origin), "text": origin.text()}
+    if cfg.seeds > 1:
+        from .seeds import seed_runs
+
+        result["seed_runs"] = seed_runs(origin, key, cfg, settings, out, result)
     tmp = done.with_name("result.json.tmp")
     write_json(tmp, result, indent=1, default=float)
     os.replace(tmp, done)  # a model counts as done only once its whole result is written
     return result
-
-
-def _weights(spec: str, cfg: CompareConfig, settings: Settings, out: Path):
-    """The weights to evaluate: a given file, or the best.pt of a (resumed) training run in
-    out/train/<model> of a registered model or of a structure file (`yoloarena search`)."""
-    from ..loading import STRUCTURE_SUFFIXES
-
-    if not is_registered(spec) and Path(spec).suffix.lower() not in STRUCTURE_SUFFIXES:
-        if not Path(spec).is_file():
-            raise YoloArenaError(f"models: '{spec}' is neither a registered model nor a file")
-        return spec, None
-    from ..engine.train_job import TrainConfig, run_train
-
-    run = out / "train" / model_key(spec)
-    best, last = run / "weights" / "best.pt", run / "weights" / "last.pt"
-    marker = run / "compare_settings.txt"  # a training is reused only for the same settings
-    if run.exists() and (not marker.is_file() or marker.read_text() != settings.train_key()):
-        shutil.rmtree(run)
-    if best.is_file() and _finished(run, settings.epochs):
-        LOGGER.info("compare: %s already trained (%s)", spec, run)
-        return str(best), run
-    train = TrainConfig(model=spec, data=settings.data, epochs=settings.epochs,
-                        imgsz=settings.imgsz, batch=settings.batch, device=cfg.device,
-                        workers=cfg.workers, hyp=settings.hyp, project=str(run.parent),
-                        name=model_key(spec), exist_ok=True, plots=True)  # fmt: skip
-    if last.is_file():
-        LOGGER.info("compare: continuing the interrupted training of %s", spec)
-        train.resume = str(last)
-    else:
-        run.mkdir(parents=True, exist_ok=True)
-        marker.write_text(settings.train_key())
-    run_dir = run_train(train)
-    return str(run_dir / "weights" / "best.pt"), run_dir
-
-
-def _finished(run: Path, epochs: int) -> bool:
-    import csv
-
-    results = run / "results.csv"
-    if not results.is_file():
-        return False
-    with results.open() as f:
-        return len(list(csv.DictReader(f))) >= epochs
 
 
 def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Path) -> dict:
@@ -252,10 +280,16 @@ def _evaluate(spec, key, weights, train_dir, cfg, settings: Settings, folder: Pa
     mean_pr = m.pr_curves.mean(0).tolist() if m.pr_curves is not None and len(m.pr_curves) else []
     samples = _samples(model, dataset, cfg.samples, settings.imgsz, folder)
     bench = BenchmarkConfig(imgsz=settings.imgsz, backends=settings.backends, device=cfg.device,
-                            runs=cfg.runs)  # fmt: skip
+                            runs=cfg.runs, data=settings.data)  # fmt: skip
     images = [dataset.load_image(i) for i in _sample_ids(len(dataset), 4)] or timing_images("")
-    row = model_row(spec, model, bench, images,
-                    {**m.stats, **mask_stats(val), "protocol": val.protocol})  # fmt: skip
+    row = model_row(
+        spec,
+        model,
+        bench,
+        images,
+        {**m.stats, **mask_stats(val), "protocol": val.protocol},
+        dataset,
+    )  # fmt: skip  (AP of every backend's own file)
     curves = train_dir / "results.png" if train_dir else None
     return {
         **row,

@@ -11,6 +11,7 @@ from pathlib import Path
 from ..writes import write_text
 from .charts import latency_backend, pareto, plot_pr_curves, plot_tradeoff
 from .environment import describe
+from .seeds import seed_lines
 from .significance import TITLE, bootstrap_section, verdict_lines
 from .tables import fmt, measured_table, published_table
 
@@ -21,6 +22,26 @@ color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3f3}
 td:first-child,th:first-child{text-align:left}img{max-width:100%}td img{width:100%;min-width:160px}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:1.6em}"""
+
+
+def obtained(r: dict) -> str:
+    """How a model of the report was obtained (results of older compares: trained or given)."""
+    origin = r.get("origin") or {}
+    if origin.get("text"):
+        return origin["text"]
+    return "trained from scratch" if r.get("trained") else "evaluated as given"
+
+
+def recipe_lines(results: list[dict], hyp: str) -> list[str]:
+    """One protocol line per model: how it was obtained and with which recipe."""
+    lines = []
+    for r in results:
+        origin = r.get("origin") or {}
+        recipe = origin.get("recipe", "")
+        if hyp and origin.get("how") in ("scratch", "finetune"):
+            recipe = f"hyp={hyp} for every model ({recipe})"
+        lines.append(f"- {r['model']}: {obtained(r)}" + (f"; {recipe}" if recipe else ""))
+    return lines
 
 
 def verdict(results: list[dict]) -> list[str]:
@@ -39,16 +60,22 @@ def verdict(results: list[dict]) -> list[str]:
     return lines
 
 
-def protocol_lines(settings, env: dict) -> list[str]:
+def protocol_lines(settings, env: dict, trained: bool = True) -> list[str]:
     p = settings.protocol
+    recipe = f"hyp `{settings.hyp}` for every model" if settings.hyp else "each model's recipe"
     return [
-        f"- data: `{settings.data}`; image size {settings.imgsz}; training: {settings.epochs} "
-        f"epochs, batch {settings.batch}, recipe `{settings.hyp or 'default'}` of each family",
+        f"- data: `{settings.data}`; image size {settings.imgsz}; "
+        + (
+            f"training: {settings.epochs} epochs, batch {settings.batch}, {recipe} (below)"
+            if trained
+            else "no training (every model evaluated as given)"
+        ),
         f"- validation, the same for every model: COCO evaluator (faster-coco-eval), conf "
         f"{p['conf']}, NMS IoU {p['iou']}, max_det {p['max_det']}, multi-label, square "
         f"{settings.imgsz}x{settings.imgsz} input; each model keeps the resize rule it was trained "
         "with (letterbox for YOLOv5, stretch for DAMO-YOLO)",
-        f"- latency: batch 1, fp32, square {settings.imgsz}x{settings.imgsz} input for every "
+        f"- latency: batch 1, fp32 (int8 or bf16 where the backend's name says so), square "
+        f"{settings.imgsz}x{settings.imgsz} input for every "
         f"backend ({settings.backends}), each in its own worker process with the same threads, "
         "in alternated blocks; median (p90) of timed runs, model only and end to end "
         "(`predict`: decode, resize, network, NMS)",
@@ -57,16 +84,14 @@ def protocol_lines(settings, env: dict) -> list[str]:
 
 
 def results_table(results: list[dict]) -> str:
-    head = (
-        "| model | trained here | AP50-95 | AP50 | AP75 | AP small | AP medium | AP large | P | R |"
-    )
+    head = "| model | obtained | AP50-95 | AP50 | AP75 | AP small | AP medium | AP large | P | R |"
     masks = any("mask_AP" in r["metrics"] for r in results)  # segmentation models
     if masks:
         head += " mask AP50-95 | mask AP50 |"
     lines = [head, "|---|---|" + "---:|" * (10 if masks else 8)]
     for r in results:
         m = r["metrics"]
-        cells = [r["model"], "yes" if r["trained"] else "given weights"]
+        cells = [r["model"], obtained(r)]
         cells += [fmt(m.get(k), 4) for k in ("AP", "AP50", "AP75", "APs", "APm", "APl")]
         cells += [fmt(r["precision"], 3), fmt(r["recall"], 3)]
         if masks:
@@ -94,14 +119,15 @@ def per_class_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_report(out: Path, results: list[dict], settings, env: dict, args: dict,
+def write_report(out: Path, results: list[dict], settings, env: dict, args: dict, choice=None,
                  bootstrap: dict | None = None):  # fmt: skip
-    """report.md and report.html in out; returns their paths. bootstrap: compare_bootstrap's
-    summary (intervals and the verdict of the top two), None when off."""
-    tradeoff = plot_tradeoff(results, out / "tradeoff.png")
+    """report.md and report.html in out; returns their paths. choice: the budget's outcome
+    (bench.budget.Choice), a verdict line and the chart's budget line; bootstrap:
+    compare_bootstrap's summary (intervals and the verdict of the top two), None when off."""
+    tradeoff = plot_tradeoff(results, out / "tradeoff.png", choice)
     pr = plot_pr_curves({r["model"]: r["pr_curve"] for r in results if r["pr_curve"]},
                         out / "pr_curves.png")  # fmt: skip
-    md = _markdown(out, results, settings, env, tradeoff, pr, bootstrap)
+    md = _markdown(out, results, settings, env, tradeoff, pr, choice, bootstrap)
     write_text(out / "report.md", md)
     page = _html(md, out)
     write_text(out / "report.html", page)
@@ -115,18 +141,25 @@ def _rel(path: str | Path, out: Path) -> str:
         return str(Path(path).resolve())
 
 
-def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, boot=None) -> str:
+def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, choice=None,
+              boot=None) -> str:  # fmt: skip
     s = ["# yoloarena compare: " + ", ".join(r["model"] for r in results), ""]
-    s += ["## Verdict", "", *verdict(results), *verdict_lines(boot), ""]
-    s += ["## Protocol", "", *protocol_lines(settings, env), ""]
+    s += ["## Verdict", "", *verdict(results), *verdict_lines(boot),
+          *([choice.message] if choice else []), ""]  # fmt: skip
+    s += ["## Protocol", "", *protocol_lines(settings, env, any(r.get("trained") for r in results)),
+          *recipe_lines(results, settings.hyp),
+          ""]  # fmt: skip
     s += [
         "## Results",
         "",
         results_table(results),
         "",
-        "Size and speed:",
+        *seed_lines(results),
         "",
-        measured_table(results, with_map=False),
+        "Size, speed, and the accuracy of each backend's own exported file (INT8 and bf16 "
+        "are scored, not assumed):",
+        "",
+        measured_table(results),
         "",
     ]
     s += bootstrap_section(boot)
@@ -146,10 +179,10 @@ def _markdown(out: Path, results, settings, env, tradeoff: Path, pr: Path, boot=
     s += ["", "## Training", ""]
     for r in results:
         if r.get("train_curves"):
-            s += [f"{r['model']}: trained here ({_rel(r['train_dir'], out)})", "",
+            s += [f"{r['model']}: {obtained(r)} ({_rel(r['train_dir'], out)})", "",
                   f"![{r['model']} training]({_rel(r['train_curves'], out)})", ""]  # fmt: skip
         else:
-            s += [f"{r['model']}: given weights `{r['weights']}`", ""]
+            s += [f"{r['model']}: {obtained(r)} (`{r['weights']}`)", ""]
     pub = published_table(results)
     note = (
         "From the official READMEs (COCO, other hardware); not measured here and not "
