@@ -90,3 +90,28 @@ def test_a_worker_that_dies_or_fails_is_named() -> None:
     expect = r"backend 'onnx-int8' failed in its benchmark worker while loading it: 'm_int8.onnx'"
     with pytest.raises(YoloArenaError, match=expect), WorkerPool(bad):
         pass
+
+
+def test_pool_sets_sigchld_aside_and_puts_it_back() -> None:
+    """A DataLoader's SIGCHLD handler (installed for the rest of the process) does not run when
+    the pool's workers exit, and is back in place afterwards (see yoloarena/children.py)."""
+    calls: list[int] = []
+
+    def handler(signum, frame) -> None:
+        calls.append(signum)
+
+    before = signal.signal(signal.SIGCHLD, handler)
+    try:
+        with WorkerPool([WorkerSpec("a", stamped_calls, ("a",), threads=1)]) as pool:
+            assert signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL
+            pid = pool["a"].info["pid"]
+        assert signal.getsignal(signal.SIGCHLD) is handler
+        assert not calls, f"the handler ran for the pool's worker {pid}"
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-c", "pass"], check=True)  # control: the handler runs
+        time.sleep(0.1)
+        assert calls == [signal.SIGCHLD]
+    finally:
+        signal.signal(signal.SIGCHLD, before)

@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from ..children import restore_sigchld, set_default_sigchld
 from ..errors import YoloArenaError
 from .load import BlockLoad, LoadSampler
 
@@ -182,9 +183,11 @@ class WorkerPool:
             raise ValueError(f"worker names must be unique: {names}")
         self.specs = list(specs)
         self.workers: dict[str, Worker] = {}
+        self._sigchld: object | None = None  # what SIGCHLD was before (see children.py)
 
     def __enter__(self) -> WorkerPool:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no thread pool inherited
+        self._sigchld = set_default_sigchld()  # the workers' exits are this pool's to notice
         try:
             for spec in self.specs:
                 self.workers[spec.name] = Worker(spec, ctx)
@@ -205,8 +208,13 @@ class WorkerPool:
         return [w.proc.pid for w in self.workers.values() if w.proc.pid and w.proc.is_alive()]
 
     def close(self) -> None:
-        for worker in self.workers.values():
-            worker.close()
+        try:
+            for worker in self.workers.values():
+                worker.close()
+        finally:
+            if self._sigchld is not None:
+                restore_sigchld(self._sigchld)
+                self._sigchld = None
 
 
 def schedule(
