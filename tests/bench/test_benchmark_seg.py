@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 
 import pytest
 from training import seg_shapes_dataset, trained_seg_run
@@ -15,6 +16,10 @@ from yoloarena.cli import main
 @pytest.mark.slow
 def test_benchmark_and_compare_report_mask_ap(tmp_path) -> None:
     weights = trained_seg_run() / "weights" / "best.pt"
+    # training took the DataLoader's SIGCHLD handler down with its workers (yoloarena/children.py)
+    assert "_set_SIGCHLD_handler" not in getattr(
+        signal.getsignal(signal.SIGCHLD), "__qualname__", ""
+    )
     data = seg_shapes_dataset()
     args = ["benchmark", f"models={weights}", f"data={data}", "imgsz=128", "runs=2", "warmup=1",
             "backends=torch,onnx", f"project={tmp_path}", "name=b"]  # fmt: skip

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .. import threads
+from ..children import release_dataloader_sigchld
 from ..data.dataset import DetectionDataset
 from ..data.train_loader import PipelineSpec, TrainDataset, build_train_loader
 from ..errors import YoloArenaError
@@ -191,11 +192,23 @@ class Trainer:
         # one process: threads follow the other load on the machine (yoloarena.threads); DDP
         # ranks would count each other as load, so they keep PyTorch's setting
         self.watch = threads.Watch() if self.world == 1 else None
-        with threads.scope() if self.world == 1 else contextlib.nullcontext():
-            self._epochs()
+        try:
+            with threads.scope() if self.world == 1 else contextlib.nullcontext():
+                self._epochs()
+        finally:
+            self._stop_workers()
         if self.writer is not None:
             self.writer.close()
         return self.state
+
+    def _stop_workers(self) -> None:
+        """End the loader's persistent workers now, and with them the DataLoader's SIGCHLD
+        handler (see yoloarena/children.py)."""
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            self.loader._iterator = None
+            iterator._shutdown_workers()
+        release_dataloader_sigchld()
 
     def _epochs(self) -> None:
         run = self.run
