@@ -381,12 +381,29 @@ class Classifier(Model):
         Each Results carries ``probs`` (top1, top5, their confidences) and per-stage ``speed``.
         """
         arrays = as_bgr_list(images, rgb)
+        t0 = time.perf_counter()
+        x, infos = self.transform.prepare(arrays, imgsz or self.imgsz)
+        pre_ms = (time.perf_counter() - t0) * 1e3
+        return self.predict_batch(arrays, x, infos, half, pre_ms=pre_ms)
+
+    @torch.inference_mode()
+    def predict_batch(
+        self,
+        arrays: Sequence[np.ndarray],
+        x: torch.Tensor,
+        infos: Sequence[Any],
+        half: bool = False,
+        pre_ms: float = 0.0,
+        **settings: Any,
+    ) -> list[Results]:
+        """The rest of predict on a uint8 batch that ``transform.prepare`` made from arrays:
+        normalize, forward, softmax. pre_ms: the time prepare took (counted as preprocessing);
+        detection settings are accepted and ignored."""
         if self.training:
             self.eval()
         device = self.device
-        size = imgsz or self.imgsz
         t0 = time.perf_counter()
-        x, _ = self.transform(arrays, size, device)
+        x = self.transform.normalize(x.to(device))
         t1 = time.perf_counter()
         with torch.autocast(device.type, enabled=half and device.type == "cuda"):
             logits = self(x)
@@ -396,13 +413,14 @@ class Classifier(Model):
         probs = self.postprocess(logits).cpu()
         t3 = time.perf_counter()
         n = len(arrays)
-        speed = {"preprocess": (t1 - t0) * 1e3 / n, "inference": (t2 - t1) * 1e3 / n,
+        speed = {"preprocess": (pre_ms + (t1 - t0) * 1e3) / n, "inference": (t2 - t1) * 1e3 / n,
                  "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
+        size = (int(x.shape[2]), int(x.shape[3]))
         empty = torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long)
         out = []
         for im, p in zip(arrays, probs, strict=True):
             out.append(Results(*empty, self.names, im.shape[:2], orig_img=im, speed=speed,
-                               probs=p, input_shape=(size, size)))  # fmt: skip
+                               probs=p, input_shape=size))  # fmt: skip
         return out
 
     def metadata(self) -> dict[str, Any]:

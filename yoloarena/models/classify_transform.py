@@ -108,9 +108,21 @@ class ClassifyTransform:
         mode: str = "predict",
     ) -> tuple[torch.Tensor, list[None]]:
         """BGR images -> (float NCHW batch on device, [None] per image: nothing to map back)."""
+        x, infos = self.prepare(images, imgsz, shape, mode)
+        return self.normalize(x.to(device)), infos
+
+    def prepare(
+        self,
+        images: Sequence[np.ndarray],
+        imgsz: int | None = None,
+        shape: tuple[int, int] | None = None,
+        mode: str = "predict",
+    ) -> tuple[torch.Tensor, list[None]]:
+        """BGR images -> (uint8 NCHW batch on the CPU, [None] per image): the part without
+        torch's thread pool, as the detection transform's (predict runs it in a thread)."""
         shape = shape or self.input_shape((), imgsz)
         pixels = [self.resize_image(im, shape)[0] for im in images]
-        return self.normalize(self.stack(pixels).to(device)), [None] * len(pixels)
+        return self.stack(pixels), [None] * len(pixels)
 
     # ------------------------------------------------------------------ training
     def train_transform(self, imgsz: int, aug: ClassifyAugment | None = None) -> v2.Compose:
