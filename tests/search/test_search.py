@@ -150,7 +150,7 @@ def test_random_is_not_used_globally() -> None:
 def test_compare_trains_a_structure_file_like_a_registered_model(tmp_path, monkeypatch) -> None:
     """`yoloarena compare models=runs/search/<name>/structure.yaml,...` trains the structure with
     the family recipe (here the training itself is replaced by a stub that records its config)."""
-    from yoloarena.bench import compare
+    from yoloarena.bench import compare, obtain
     from yoloarena.engine import train_job
     from yoloarena.models.damoyolo.structure import STRUCTURES
 
@@ -158,9 +158,12 @@ def test_compare_trains_a_structure_file_like_a_registered_model(tmp_path, monke
     path.parent.mkdir()
     path.write_text(STRUCTURES["T"].to_yaml({"neck": "damoyolo-t"}))
     seen = []
-    monkeypatch.setattr(train_job, "run_train", lambda cfg: seen.append(cfg) or tmp_path / "run")
+    monkeypatch.setattr(train_job, "run_train", lambda cfg: seen.append(cfg))
     cfg = compare.CompareConfig(models=[str(path)], epochs=1)
     settings = compare.settings_of(cfg, "data.yaml")
-    weights, _ = compare._weights(str(path), cfg, settings, tmp_path)
-    assert [c.model for c in seen] == [str(path)] and seen[0].name == "cpu15-structure"
-    assert weights == str(tmp_path / "run" / "weights" / "best.pt")
+    origin = obtain.plan(str(path), {0: "circle"}, None)
+    assert origin.how == "scratch" and origin.family == "damoyolo"
+    key = compare.model_key(str(path))
+    weights, run = obtain.obtain(origin, key, cfg, settings, tmp_path)
+    assert [c.model for c in seen] == [str(path)] and seen[0].name == key == "cpu15-structure"
+    assert weights == str(run / "weights" / "best.pt") and run == tmp_path / "train" / key
