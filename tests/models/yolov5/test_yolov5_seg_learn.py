@@ -29,6 +29,6 @@ def test_yolov5n_seg_learns_shape_masks() -> None:
     model = yoloarena.load(run / "weights" / "best.pt")
     assert model.task == "segment" and model.model_name == "yolov5n-seg"
     img = seg_shapes_dataset().parent / "images" / "val" / "val_00000.jpg"
-    r = model.predict(img, conf=0.25)[0]
+    r = model.predict(img, conf=0.25, imgsz=128)[0]  # the size it was trained at
     assert len(r) > 0 and r.masks is not None and r.masks.data.shape == (len(r), 128, 128)
     assert r.masks.data.flatten(1).any(1).all()  # every kept detection has a mask
