@@ -11,7 +11,11 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.data._utils import signal_handling
 
-from yoloarena.children import default_sigchld, release_dataloader_sigchld
+from yoloarena.children import (
+    release_dataloader_sigchld,
+    restore_sigchld,
+    set_default_sigchld,
+)
 
 
 def _torchs(handler) -> bool:
@@ -42,7 +46,7 @@ def test_release_restores_the_previous_handler_and_lets_torch_install_it_again()
         signal.signal(signal.SIGCHLD, before)
 
 
-def test_default_sigchld_inside_and_restored_after() -> None:
+def test_default_sigchld_then_restored() -> None:
     calls: list[int] = []
 
     def handler(signum, frame) -> None:
@@ -50,9 +54,10 @@ def test_default_sigchld_inside_and_restored_after() -> None:
 
     before = signal.signal(signal.SIGCHLD, handler)
     try:
-        with default_sigchld():
-            assert signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL
-            subprocess.run([sys.executable, "-c", "pass"], check=True)
+        previous = set_default_sigchld()
+        assert signal.getsignal(signal.SIGCHLD) is signal.SIG_DFL
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        restore_sigchld(previous)
         assert signal.getsignal(signal.SIGCHLD) is handler and not calls
     finally:
         signal.signal(signal.SIGCHLD, before)

@@ -8,9 +8,9 @@ thread, in the frame that was waiting for the child) after an in-process OpenVIN
 aside; the whole suite crashed the same way when a test's own background processes exited.
 
 So training takes the handler down when its loader's workers are gone (`release_dataloader_
-sigchld`; the next DataLoader with workers installs it again), and processes started by
-yoloarena itself run with the default disposition (`default_sigchld`), the handler being put
-back afterwards.
+sigchld`; the next DataLoader with workers installs it again), and the benchmark's worker
+processes run with the default disposition (`set_default_sigchld`), the handler being put back
+afterwards (`restore_sigchld`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from __future__ import annotations
 import inspect
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 _MISSING = object()
 
@@ -57,13 +55,3 @@ def release_dataloader_sigchld() -> bool:
     signal.signal(signal.SIGCHLD, previous if callable(previous) else signal.SIG_DFL)
     signal_handling._SIGCHLD_handler_set = False
     return True
-
-
-@contextmanager
-def default_sigchld() -> Iterator[None]:
-    """SIGCHLD at its default disposition inside the block; the previous handler afterwards."""
-    previous = set_default_sigchld()
-    try:
-        yield
-    finally:
-        restore_sigchld(previous)

@@ -131,6 +131,25 @@ class Model(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    def run_prepared(
+        self, x: torch.Tensor, half: bool = False, augment: bool = False
+    ) -> tuple[Any, tuple[int, int], float, float]:
+        """The network on a batch that ``transform.prepare`` made: eval mode, normalize on the
+        model's device, forward (autocast for half on CUDA; augment: forward_augment).
+        Returns (output, input (h, w), normalize ms, forward ms)."""
+        if self.training:
+            self.eval()
+        device = self.device
+        t0 = time.perf_counter()
+        x = self.transform.normalize(x.to(device))
+        t1 = time.perf_counter()
+        with torch.autocast(device.type, enabled=half and device.type == "cuda"):
+            out = self.forward_augment(x) if augment else self(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        shape = (int(x.shape[2]), int(x.shape[3]))
+        return out, shape, (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3
+
     def metadata(self) -> dict[str, Any]:
         """What an exported file or a checkpoint needs to rebuild the pre/post-processing."""
         return {
@@ -287,16 +306,7 @@ class Detector(Model):
         """The rest of predict on a batch that ``transform.prepare`` made from arrays (a uint8
         NCHW tensor and the resize infos): normalize, forward, postprocess, map back. pre_ms: the
         time prepare took (counted as preprocessing)."""
-        if self.training:
-            self.eval()
-        device = self.device
-        t0 = time.perf_counter()
-        x = self.transform.normalize(x.to(device))
-        t1 = time.perf_counter()
-        with torch.autocast(device.type, enabled=half and device.type == "cuda"):
-            out = self.forward_augment(x) if augment else self(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        out, _, norm_ms, infer_ms = self.run_prepared(x, half, augment)
         t2 = time.perf_counter()
         if self.task == "segment":
             segs = self.postprocess_segments(out, **self.settings(**settings))
@@ -308,10 +318,8 @@ class Detector(Model):
                 boxes = self.transform.map_back(boxes, info, im.shape[:2])
                 results.append(Results(boxes, scores, labels, self.names, im.shape[:2],
                                        orig_img=im))  # fmt: skip
-        t3 = time.perf_counter()
-        n = len(arrays)
-        speed = {"preprocess": (pre_ms + (t1 - t0) * 1e3) / n, "inference": (t2 - t1) * 1e3 / n,
-                 "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
+        post_ms = (time.perf_counter() - t2) * 1e3
+        speed = stage_speed(len(arrays), pre_ms + norm_ms, infer_ms, post_ms)
         for r in results:
             r.speed = dict(speed)
         return results
@@ -399,23 +407,11 @@ class Classifier(Model):
         """The rest of predict on a uint8 batch that ``transform.prepare`` made from arrays:
         normalize, forward, softmax. pre_ms: the time prepare took (counted as preprocessing);
         detection settings are accepted and ignored."""
-        if self.training:
-            self.eval()
-        device = self.device
-        t0 = time.perf_counter()
-        x = self.transform.normalize(x.to(device))
-        t1 = time.perf_counter()
-        with torch.autocast(device.type, enabled=half and device.type == "cuda"):
-            logits = self(x)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        logits, size, norm_ms, infer_ms = self.run_prepared(x, half)
         t2 = time.perf_counter()
         probs = self.postprocess(logits).cpu()
-        t3 = time.perf_counter()
-        n = len(arrays)
-        speed = {"preprocess": (pre_ms + (t1 - t0) * 1e3) / n, "inference": (t2 - t1) * 1e3 / n,
-                 "postprocess": (t3 - t2) * 1e3 / n}  # fmt: skip
-        size = (int(x.shape[2]), int(x.shape[3]))
+        post_ms = (time.perf_counter() - t2) * 1e3
+        speed = stage_speed(len(arrays), pre_ms + norm_ms, infer_ms, post_ms)
         empty = torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long)
         out = []
         for im, p in zip(arrays, probs, strict=True):
@@ -425,6 +421,11 @@ class Classifier(Model):
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "stride": list(self.stride)}
+
+
+def stage_speed(n: int, pre_ms: float, infer_ms: float, post_ms: float) -> dict[str, float]:
+    """Results.speed: each stage's time of a batch of n images, per image (ms)."""
+    return {"preprocess": pre_ms / n, "inference": infer_ms / n, "postprocess": post_ms / n}
 
 
 def as_module(model: Any) -> Model:
